@@ -1,0 +1,99 @@
+"""The one compatibility shim between the standard-only core and real array libraries.
+
+Everything the core needs that the array API standard does not offer lives here:
+resolving a namespace with a clear error, scattering rows into a table (the
+standard has no integer-array assignment), and telling whether a namespace
+allows in-place writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+from array_api_compat import device as _device
+
+__all__ = [
+    "array_namespace",
+    "device",
+    "is_array",
+    "namespace_name",
+    "scatter_rows",
+    "supports_fancy_setitem",
+]
+
+Array = Any
+Namespace = Any
+
+
+def is_array(x: object) -> bool:
+    """Return True when `x` is an array of a library that array-api-compat knows."""
+    return bool(array_api_compat.is_array_api_obj(x)) and not isinstance(x, (int, float, complex))
+
+
+def namespace_name(xp: Namespace) -> str:
+    """A short human name for a namespace, for error messages (``numpy``, ``cupy``, ...)."""
+    return str(getattr(xp, "__name__", repr(xp))).removeprefix("array_api_compat.")
+
+
+def array_namespace(name: str, x: object) -> Namespace:
+    """Return the array-API namespace of `x`, or raise a TypeError naming the argument.
+
+    scipy.sparse matrices and plain Python sequences are refused here: they must
+    be routed elsewhere (or converted) before reaching the core.
+    """
+    if not is_array(x):
+        raise TypeError(
+            f"{name} must be an array (NumPy, CuPy or another array-API library), "
+            f"got {type(x).__name__}"
+        )
+    return array_api_compat.array_namespace(x)
+
+
+def device(x: Array) -> Any:
+    """The device `x` lives on (array-api-compat's ``device``)."""
+    return _device(x)
+
+
+def supports_fancy_setitem(xp: Namespace) -> bool:
+    """True when ``x[int_array] = rows`` works in place (NumPy, CuPy, PyTorch)."""
+    return bool(
+        array_api_compat.is_numpy_namespace(xp)
+        or array_api_compat.is_cupy_namespace(xp)
+        or array_api_compat.is_torch_namespace(xp)
+    )
+
+
+def scatter_rows(xp: Namespace, table: Array, rows_index: Array, rows: Array, *, inplace: bool) -> Array:
+    """Write ``rows[k]`` into ``table[rows_index[k]]`` and return the table.
+
+    `rows_index` must hold unique, in-range indices. With ``inplace=True`` the
+    table itself is modified (the namespace must allow it); otherwise a new table
+    is returned and `table` is left untouched.
+
+    Namespaces with integer-array assignment (NumPy, CuPy, PyTorch) cost
+    O(touched rows x row size) on top of the copy a functional result needs.
+    Other namespaces (array-api-strict, which proves the core standard-only) fall
+    back to a standard-only merge that costs O(table): a row of the result is
+    the new row where its index was touched, the old row elsewhere.
+    """
+    if rows_index.shape[0] == 0:
+        return table if inplace else xp.asarray(table, copy=True)
+    if supports_fancy_setitem(xp):
+        out = table if inplace else xp.asarray(table, copy=True)
+        out[rows_index, ...] = rows
+        return out
+    n_rows = table.shape[0]
+    order = xp.argsort(rows_index)
+    sorted_index = xp.take(rows_index, order)
+    sorted_rows = xp.take(rows, order, axis=0)
+    every_row = xp.arange(n_rows, dtype=rows_index.dtype, device=device(table))
+    position = xp.searchsorted(sorted_index, every_row)
+    position = xp.where(position < sorted_index.shape[0], position, 0)
+    touched = xp.take(sorted_index, position) == every_row
+    touched = xp.reshape(touched, (n_rows,) + (1,) * (table.ndim - 1))
+    merged = xp.where(touched, xp.take(sorted_rows, position, axis=0), table)
+    if inplace:
+        table[...] = merged
+        return table
+    return merged

@@ -1,0 +1,130 @@
+"""Public dense kernel: one Proximal Adagrad step on whole arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._profiles import Profile, get_profile
+from ._validation import (
+    check_floating_var,
+    check_hyperparameter,
+    check_like_var,
+    check_non_negative,
+    check_writable,
+)
+
+__all__ = ["apply_proximal_adagrad", "prepare_step"]
+
+Array = Any
+Namespace = Any
+
+
+def prepare_step(
+    var: object,
+    accum: object,
+    lr: object,
+    l1: object,
+    l2: object,
+    *,
+    prox_step: str,
+    emulate: str | None,
+    inplace: bool,
+) -> tuple[Namespace, Profile, tuple[Array, Array, Array]]:
+    """Checks shared by the dense and sparse kernels; returns namespace, profile and rounded hyper-parameters."""
+    xp = check_floating_var(var)
+    check_like_var("accum", accum, var, xp)
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
+    profile = get_profile(emulate, prox_step, xp, var.dtype)  # type: ignore[attr-defined]
+    hyper = tuple(check_hyperparameter(n, v, var, xp) for n, v in (("lr", lr), ("l1", l1), ("l2", l2)))
+    if inplace:
+        check_writable("var", var, xp)
+        check_writable("accum", accum, xp)
+        if var is accum:
+            raise ValueError("var and accum are the same array; inplace=True needs two distinct arrays")
+    return xp, profile, (hyper[0], hyper[1], hyper[2])
+
+
+def apply_proximal_adagrad(
+    var: Array,
+    accum: Array,
+    lr: float | Array,
+    l1: float | Array,
+    l2: float | Array,
+    grad: Array,
+    *,
+    prox_step: str = "adaptive",
+    emulate: str | None = None,
+    inplace: bool = False,
+) -> tuple[Array, Array]:
+    r"""One Proximal Adagrad (FOBOS) step on dense arrays.
+
+    .. math::
+
+        a_{t+1} = a_t + g^2, \qquad
+        \eta = \frac{lr}{\sqrt{a_{t+1}}}, \qquad
+        v = w_t - \eta\, g, \qquad
+        w_{t+1} = \frac{\operatorname{sign}(v)\,\max(|v| - s\,l_1,\ 0)}{1 + s\,l_2}
+
+    where :math:`s = \eta` for ``prox_step="adaptive"`` (what the MindSpore and
+    TensorFlow kernels compute) and :math:`s = lr` for ``prox_step="fixed"``
+    (the formula their documentation prints).
+
+    Parameters
+    ----------
+    var : array
+        Parameters :math:`w_t`, float16, float32 or float64, any shape.
+    accum : array
+        Accumulators :math:`a_t`, same shape, dtype and library as `var`, ``>= 0``.
+    lr, l1, l2 : float or 0-d array
+        Learning rate and the l1/l2 regularization strengths, finite and ``>= 0``.
+        They are rounded to `var`'s dtype first, as a framework kernel receives them.
+    grad : array
+        Gradient :math:`g`, same shape, dtype and library as `var`.
+    prox_step : {"adaptive", "fixed"}
+        Which step the proximal operator uses (see above).
+    emulate : {None, "mindspore", "tensorflow"}
+        ``None`` is the exact profile: evaluated in float64 and rounded once to
+        `var`'s dtype. ``"mindspore"`` / ``"tensorflow"`` reproduce those
+        frameworks' CPU kernels bit for bit (see the semantics reference).
+    inplace : bool
+        ``False`` returns new arrays and leaves the inputs untouched; ``True``
+        writes the results into `var` and `accum` and returns them.
+
+    Returns
+    -------
+    var_new, accum_new : array
+        :math:`w_{t+1}` and :math:`a_{t+1}`, in `var`'s library, device and dtype.
+
+    Raises
+    ------
+    TypeError
+        Non-arrays, arrays of another library, non-floating or mismatched dtypes,
+        a dtype the chosen profile does not define.
+    ValueError
+        Shape mismatch, negative or non-finite hyper-parameters, negative
+        accumulators, unknown `emulate` / `prox_step`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from proxadagrad_ref import apply_proximal_adagrad
+    >>> w, a = np.array([1.0]), np.array([0.1])
+    >>> apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, np.array([0.3]))[0].round(6)
+    array([0.899078])
+    >>> apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, np.array([0.3]), prox_step="fixed")[0].round(6)
+    array([0.917005])
+    """
+    xp, profile, (lr_, l1_, l2_) = prepare_step(
+        var, accum, lr, l1, l2, prox_step=prox_step, emulate=emulate, inplace=inplace
+    )
+    check_like_var("grad", grad, var, xp)
+    check_non_negative("accum", accum, xp)
+    var_new, accum_new = profile.evaluate(
+        profile.dense, xp, var, accum, grad, lr_, l1_, l2_, prox_step=prox_step
+    )
+    if inplace:
+        var[...] = var_new
+        accum[...] = accum_new
+        return var, accum
+    return var_new, accum_new

@@ -1,0 +1,155 @@
+r"""Numerics profiles: the one place where each profile's arithmetic is written.
+
+The update, in the kernels' ("adaptive") form:
+
+.. math::
+
+    a' = a + g^2, \qquad \eta = \frac{lr}{\sqrt{a'}}, \qquad v = w - \eta g,
+
+    w' = \frac{\operatorname{sign}(v)\,\max(|v| - \eta\,l_1,\ 0)}{1 + \eta\,l_2}
+
+In the printed ("fixed") form the prox uses ``lr`` where the adaptive form uses
+``eta``: :math:`w' = \operatorname{sign}(v)\max(|v| - lr\,l_1, 0)/(1 + lr\,l_2)`.
+Where ``l1 == 0`` the kernels skip the threshold and compute ``v / (1 + eta*l2)``;
+every profile does the same (the two differ only in how NaN and -0 come out).
+
+How a formula is written
+------------------------
+Each formula is a plain function of per-element values ``(w, a, g, lr, l1, l2,
+adaptive)`` returning ``(w', a')``. It uses Python operators and only the free
+names of :mod:`proxadagrad_ref._ops` (``sqrt``, ``fma``, ``positive_part``, ...).
+Evaluated as it stands, those names act on whole arrays of any array-API
+library; a compiled backend rebinds them to scalar functions and compiles the
+same code (:mod:`proxadagrad_ref._fast`). Formulas never see dtype changes: the
+profile's ``compute`` attribute says whether inputs are widened to float64
+before the formula and rounded back after it (exact) or used as they are
+(the framework emulations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._ops import absolute, fma, maximum, positive_part, sign, sqrt
+from ._validation import dtype_name
+
+__all__ = ["PROFILES", "Profile", "get_profile"]
+
+Array = Any
+Namespace = Any
+Formula = Callable[..., tuple[Any, Any]]
+
+PROX_STEPS = ("adaptive", "fixed")
+
+
+def exact_formula(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool) -> tuple[Any, Any]:
+    """The formula as printed, in IEEE arithmetic of the inputs' type (float64 for the exact profile).
+
+    NaN and infinities propagate; a zero accumulator with a zero gradient gives
+    ``0/0 = NaN``, as both frameworks do.
+    """
+    a_new = a + g * g
+    step = lr / sqrt(a_new)  # Adagrad's per-coordinate step
+    prox_v = w - step * g  # forward (gradient) step
+    shrink = step if adaptive else lr  # the step used inside the prox
+    if l1 > 0:
+        w_new = sign(prox_v) * maximum(absolute(prox_v) - shrink * l1, 0.0) / (1.0 + shrink * l2)
+    else:
+        w_new = prox_v / (1.0 + shrink * l2)
+    return w_new, a_new
+
+
+def mindspore_dense_formula(
+    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+) -> tuple[Any, Any]:
+    """MindSpore 2.x CPU ``ApplyProximalAdagrad``, float32 SIMD path.
+
+    Fused multiply-adds (one rounding each), IEEE sqrt and division; the SIMD
+    ``max`` returns 0 when the thresholded value is NaN.
+    """
+    a_new = fma(g, g, a)
+    step = lr / sqrt(a_new)
+    prox_v = fma(-g, step, w)
+    den = fma(l2, step, 1.0)
+    if l1 > 0:
+        w_new = sign(prox_v) * positive_part(fma(-step, l1, absolute(prox_v))) / den
+    else:
+        w_new = prox_v / den
+    return w_new, a_new
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one numerics profile supports and which formula computes it.
+
+    Attributes
+    ----------
+    name : str
+        ``"exact"``, ``"mindspore"`` or ``"tensorflow"``.
+    dense : callable
+        Formula of the dense kernel.
+    sparse : callable
+        Formula applied to the touched rows by the sparse kernel.
+    dtypes : tuple of str
+        Parameter dtypes the profile defines.
+    prox_steps : tuple of str
+        Prox forms the profile defines.
+    widen : bool
+        True: inputs are converted to float64, the formula runs in float64,
+        results are rounded once to the parameter dtype, and duplicate sparse
+        rows are summed in float64. False: everything stays in the parameter dtype.
+    """
+
+    name: str
+    dense: Formula
+    sparse: Formula
+    dtypes: tuple[str, ...]
+    prox_steps: tuple[str, ...]
+    widen: bool
+
+    def evaluate(
+        self, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
+        lr: Array, l1: Array, l2: Array, *, prox_step: str,
+    ) -> tuple[Array, Array]:
+        """Apply `formula` elementwise to arrays, with this profile's widening rule."""
+        adaptive = prox_step == "adaptive"
+        if not self.widen:
+            return formula(var, accum, grad, lr, l1, l2, adaptive)
+        wide = [xp.astype(x, xp.float64) for x in (var, accum, grad, lr, l1, l2)]
+        w_new, a_new = formula(*wide, adaptive)
+        return xp.astype(w_new, var.dtype), xp.astype(a_new, var.dtype)
+
+
+PROFILES: dict[str, Profile] = {
+    "exact": Profile(
+        "exact", exact_formula, exact_formula, ("float16", "float32", "float64"), PROX_STEPS, True
+    ),
+    "mindspore": Profile(
+        "mindspore", mindspore_dense_formula, mindspore_dense_formula, ("float32",), ("adaptive",), False
+    ),
+}
+
+
+def get_profile(emulate: str | None, prox_step: str, xp: Namespace, dtype: Any) -> Profile:
+    """Return the profile for `emulate`, checking that it defines `prox_step` and `dtype`."""
+    key = "exact" if emulate is None else emulate
+    if not isinstance(key, str) or key not in PROFILES:
+        choices = ", ".join(repr(k) for k in [None, *sorted(k for k in PROFILES if k != "exact")])
+        raise ValueError(f"emulate must be one of {choices}, got {emulate!r}")
+    if prox_step not in PROX_STEPS:
+        raise ValueError(f"prox_step must be 'adaptive' or 'fixed', got {prox_step!r}")
+    profile = PROFILES[key]
+    if prox_step not in profile.prox_steps:
+        raise ValueError(
+            f"prox_step={prox_step!r} is the printed formula, which no framework kernel computes; "
+            f"emulate={emulate!r} supports only prox_step='adaptive' (use emulate=None)"
+        )
+    name = dtype_name(xp, dtype)
+    if name not in profile.dtypes:
+        raise TypeError(
+            f"var has dtype {name}, which emulate={emulate!r} does not define "
+            f"(supported: {', '.join(profile.dtypes)})"
+        )
+    return profile

@@ -1,0 +1,114 @@
+"""Argument checks shared by the public kernels.
+
+Every check runs before any output is computed or written, and every error
+names the argument it is about, so a failed call changes nothing.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from ._compat import array_namespace, device, is_array, namespace_name
+
+__all__ = [
+    "check_floating_var",
+    "check_hyperparameter",
+    "check_like_var",
+    "check_non_negative",
+    "check_writable",
+]
+
+Array = Any
+Namespace = Any
+
+_FLOAT_NAMES = ("float16", "float32", "float64")
+
+
+def dtype_name(xp: Namespace, dtype: Any) -> str:
+    """``"float32"`` for ``xp.float32`` and so on; ``str(dtype)`` for anything else."""
+    for name in (*_FLOAT_NAMES, "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
+        candidate = getattr(xp, name, None)
+        if candidate is not None and dtype == candidate:
+            return name
+    return str(dtype)
+
+
+def check_floating_var(var: object) -> Namespace:
+    """Check that `var` is a float16/float32/float64 array with at least one dimension; return its namespace."""
+    xp = array_namespace("var", var)
+    assert is_array(var)
+    if dtype_name(xp, var.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
+        raise TypeError(
+            "var must have dtype float16, float32 or float64, "
+            f"got {dtype_name(xp, var.dtype)}"  # type: ignore[attr-defined]
+        )
+    return xp
+
+
+def check_like_var(name: str, x: object, var: Array, xp: Namespace, *, shape: tuple[int, ...] | None = None) -> None:
+    """Check that `x` is an array of `var`'s namespace, device and dtype, with `shape` (default var's)."""
+    if not is_array(x):
+        raise TypeError(f"{name} must be an array of the same library as var, got {type(x).__name__}")
+    x_ns = array_namespace(name, x)
+    if x_ns is not xp:
+        raise TypeError(
+            f"{name} is a {namespace_name(x_ns)} array but var is a {namespace_name(xp)} array; "
+            "all arrays of one call must come from the same library"
+        )
+    if device(x) != device(var):
+        raise ValueError(f"{name} is on device {device(x)} but var is on device {device(var)}")
+    if x.dtype != var.dtype:  # type: ignore[attr-defined]
+        raise TypeError(
+            f"{name} has dtype {dtype_name(xp, x.dtype)} but var has dtype "  # type: ignore[attr-defined]
+            f"{dtype_name(xp, var.dtype)}; they must match"
+        )
+    want = tuple(var.shape) if shape is None else shape
+    if tuple(x.shape) != want:  # type: ignore[attr-defined]
+        raise ValueError(f"{name} has shape {tuple(x.shape)} but must have shape {want}")  # type: ignore[attr-defined]
+
+
+def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) -> Array:
+    """Convert `value` (a real number or 0-d floating array) to a 0-d array of var's dtype.
+
+    The value is rounded to the parameter dtype first, as every framework kernel
+    receives it, then checked: it must be finite and ``>= 0``.
+    """
+    if isinstance(value, bool) or (
+        not isinstance(value, numbers.Real) and not is_array(value)
+    ):
+        raise TypeError(f"{name} must be a real number or a 0-d array, got {type(value).__name__}")
+    if is_array(value):
+        value_ns = array_namespace(name, value)
+        if value_ns is not xp:
+            raise TypeError(
+                f"{name} is a {namespace_name(value_ns)} array but var is a {namespace_name(xp)} array"
+            )
+        if tuple(value.shape) != ():  # type: ignore[attr-defined]
+            raise ValueError(f"{name} must be a scalar or a 0-d array, got shape {tuple(value.shape)}")  # type: ignore[attr-defined]
+        if dtype_name(xp, value.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
+            raise TypeError(f"{name} must have a floating dtype, got {dtype_name(xp, value.dtype)}")  # type: ignore[attr-defined]
+        rounded = xp.astype(value, var.dtype)
+    else:
+        rounded = xp.asarray(float(value), dtype=var.dtype, device=device(var))  # type: ignore[arg-type]
+    if not bool(xp.isfinite(rounded)) or not bool(rounded >= 0):
+        raise ValueError(
+            f"{name} must be a finite number >= 0 in {dtype_name(xp, var.dtype)}, got {value!r}"
+        )
+    return rounded
+
+
+def check_non_negative(name: str, x: Array, xp: Namespace) -> None:
+    """Refuse negative entries (NaN is allowed: it propagates as documented)."""
+    if x.shape and bool(xp.any(x < 0)):
+        count = int(xp.sum(xp.astype(x < 0, xp.int64)))
+        raise ValueError(f"{name} must be non-negative; it has {count} negative entries")
+
+
+def check_writable(name: str, x: Array, xp: Namespace) -> None:
+    """For ``inplace=True``: refuse arrays that cannot be written in place."""
+    flags = getattr(x, "flags", None)
+    if flags is not None and not getattr(flags, "writeable", True):
+        raise ValueError(f"{name} is read-only; inplace=True needs writable arrays")
+    if namespace_name(xp) in ("jax.numpy", "jax"):
+        raise TypeError(f"{name} is a JAX array, which cannot be updated in place; use inplace=False")
