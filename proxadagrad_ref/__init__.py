@@ -9,7 +9,14 @@ that reproduce the frameworks' CPU kernels bit for bit.
 
 from ._dense import apply_proximal_adagrad
 from ._sparse import RowTensor, sparse_apply_proximal_adagrad
+from .optim import Parameter, ProximalAdagrad
 
-__all__ = ["RowTensor", "apply_proximal_adagrad", "sparse_apply_proximal_adagrad"]
+__all__ = [
+    "Parameter",
+    "ProximalAdagrad",
+    "RowTensor",
+    "apply_proximal_adagrad",
+    "sparse_apply_proximal_adagrad",
+]
 
 __version__ = "0.1.0"

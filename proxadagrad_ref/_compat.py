@@ -44,8 +44,7 @@ def array_namespace(name: str, x: object) -> Namespace:
     """
     if not is_array(x):
         raise TypeError(
-            f"{name} must be an array (NumPy, CuPy or another array-API library), "
-            f"got {type(x).__name__}"
+            f"{name} must be an array (NumPy, CuPy or another array-API library), got {type(x).__name__}"
         )
     return array_api_compat.array_namespace(x)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from . import _fast
 from ._profiles import Profile, get_profile
 from ._validation import (
     check_floating_var,
@@ -29,13 +32,14 @@ def prepare_step(
     prox_step: str,
     emulate: str | None,
     inplace: bool,
+    op: str = "dense",
 ) -> tuple[Namespace, Profile, tuple[Array, Array, Array]]:
-    """Checks shared by the dense and sparse kernels; returns namespace, profile and rounded hyper-parameters."""
+    """Run the checks shared by both kernels; return namespace, profile and rounded hyper-parameters."""
     xp = check_floating_var(var)
     check_like_var("accum", accum, var, xp)
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
-    profile = get_profile(emulate, prox_step, xp, var.dtype)  # type: ignore[attr-defined]
+    profile = get_profile(emulate, prox_step, xp, var.dtype, op)  # type: ignore[attr-defined]
     hyper = tuple(check_hyperparameter(n, v, var, xp) for n, v in (("lr", lr), ("l1", l1), ("l2", l2)))
     if inplace:
         check_writable("var", var, xp)
@@ -56,6 +60,7 @@ def apply_proximal_adagrad(
     prox_step: str = "adaptive",
     emulate: str | None = None,
     inplace: bool = False,
+    engine: str = "auto",
 ) -> tuple[Array, Array]:
     r"""One Proximal Adagrad (FOBOS) step on dense arrays.
 
@@ -90,6 +95,11 @@ def apply_proximal_adagrad(
     inplace : bool
         ``False`` returns new arrays and leaves the inputs untouched; ``True``
         writes the results into `var` and `accum` and returns them.
+    engine : {"auto", "numba", "numpy", "reference"}
+        How NumPy arrays are evaluated; never changes a bit. ``"auto"`` uses
+        numba when installed (the ``fast`` extra), else cache-sized NumPy
+        blocks; ``"reference"`` evaluates whole arrays (every namespace).
+        Other namespaces always use ``"reference"``. See ``docs/performance.md``.
 
     Returns
     -------
@@ -114,17 +124,57 @@ def apply_proximal_adagrad(
     array([0.899078])
     >>> apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, np.array([0.3]), prox_step="fixed")[0].round(6)
     array([0.917005])
+
     """
     xp, profile, (lr_, l1_, l2_) = prepare_step(
         var, accum, lr, l1, l2, prox_step=prox_step, emulate=emulate, inplace=inplace
     )
     check_like_var("grad", grad, var, xp)
-    check_non_negative("accum", accum, xp)
-    var_new, accum_new = profile.evaluate(
-        profile.dense, xp, var, accum, grad, lr_, l1_, l2_, prox_step=prox_step
+    if not _fast.surely_non_negative(xp, accum):
+        check_non_negative("accum", accum, xp)
+    # IEEE special values are documented semantics, not warnings.
+    with np.errstate(all="ignore"):
+        if profile.tail is not None and _size(var) % profile.tail_block:
+            return _with_tail(profile, xp, var, accum, grad, lr_, l1_, l2_, prox_step, inplace, engine)
+        # Elementwise: the fast engines write each block's results straight into the
+        # outputs (var/accum themselves when inplace), with the formula's bits.
+        return _fast.evaluate(
+            profile, profile.dense, xp, var, accum, grad, lr_, l1_, l2_, prox_step=prox_step,
+            out=(var, accum) if inplace else None, engine=engine,
+        )
+
+
+def _size(x: Array) -> int:
+    n = 1
+    for d in x.shape:
+        n *= int(d)
+    return n
+
+
+def _with_tail(
+    profile: Profile, xp: Namespace, var: Array, accum: Array, grad: Array,
+    lr: Array, l1: Array, l2: Array, prox_step: str, inplace: bool, engine: str,
+) -> tuple[Array, Array]:
+    """Evaluate a SIMD kernel whose last ``n % block`` elements (flattened) take a scalar path.
+
+    This is the single-task launch (one thread); see the semantics reference
+    for how MindSpore's auto-tuned thread split moves the tail.
+    """
+    n = _size(var)
+    head = n - n % profile.tail_block
+    w, a, g = (xp.reshape(x, (n,)) for x in (var, accum, grad))
+    w_head, a_head = _fast.evaluate(
+        profile, profile.dense, xp, w[:head], a[:head], g[:head], lr, l1, l2,
+        prox_step=prox_step, engine=engine,
     )
+    assert profile.tail is not None
+    w_tail, a_tail = profile.evaluate(
+        profile.tail, xp, w[head:], a[head:], g[head:], lr, l1, l2, prox_step=prox_step
+    )
+    w_new = xp.reshape(xp.concat([w_head, w_tail]), var.shape)
+    a_new = xp.reshape(xp.concat([a_head, a_tail]), var.shape)
     if inplace:
-        var[...] = var_new
-        accum[...] = accum_new
+        var[...] = w_new
+        accum[...] = a_new
         return var, accum
-    return var_new, accum_new
+    return w_new, a_new

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["fma", "flush_subnormals", "round_to"]
+__all__ = ["flush_subnormals", "fma", "round_to"]
 
 Array = Any
 Namespace = Any
@@ -79,6 +79,7 @@ def fma(xp: Namespace, a: Array, b: Array, c: Array) -> Array:
     array
         ``round(a*b + c)`` in the operands' dtype. Infinities and NaNs follow
         IEEE 754 (``inf*0 + c`` is NaN; ``inf + -inf`` is NaN).
+
     """
     dtype = a.dtype
     if dtype not in (getattr(xp, "float16", None), xp.float32):

@@ -13,10 +13,13 @@ Semantics every implementation of this vocabulary must honour (IEEE 754):
 ``sqrt(x)``          correctly rounded square root.
 ``absolute(x)``      ``|x|``.
 ``sign(x)``          -1, +1, or ``x`` itself for zeros and NaN.
+``signum(x)``        -1, +1, or ``+0`` for zeros and NaN (two comparisons, as SIMD code does).
 ``maximum(x, y)``    larger of the two; NaN if either is NaN.
 ``positive_part(x)`` ``x`` if ``x > 0`` else ``+0`` (so NaN gives 0, as SIMD max does).
 ``fma(a, b, c)``     ``a*b + c`` rounded once (float16/float32 operands).
 ``flush(x)``         subnormal ``x`` replaced by a zero of the same sign.
+``as_float32(x)``    ``x`` rounded to float32 (C's ``(float)x``).
+``as_float64(x)``    ``x`` widened to float64 (C's ``(double)x``; exact).
 """
 
 from __future__ import annotations
@@ -27,7 +30,20 @@ import array_api_compat
 
 from . import _fparith
 
-__all__ = ["OPS", "absolute", "flush", "fma", "maximum", "namespace", "positive_part", "sign", "sqrt"]
+__all__ = [
+    "OPS",
+    "absolute",
+    "as_float32",
+    "as_float64",
+    "flush",
+    "fma",
+    "maximum",
+    "namespace",
+    "positive_part",
+    "sign",
+    "signum",
+    "sqrt",
+]
 
 Array = Any
 Namespace = Any
@@ -63,6 +79,23 @@ def sign(x: Array) -> Array:
     return namespace(x).sign(x)
 
 
+def signum(x: Array) -> Array:
+    """+1 where ``x > 0``, -1 where ``x < 0``, else +0 (zeros and NaN)."""
+    xp = namespace(x)
+    zero, one = xp.zeros_like(x), xp.ones_like(x)
+    return xp.where(x > 0, one, zero) - xp.where(x < 0, one, zero)
+
+
+def as_float32(x: Array) -> Array:
+    """Round to float32."""
+    return namespace(x).astype(x, namespace(x).float32)
+
+
+def as_float64(x: Array) -> Array:
+    """Widen to float64."""
+    return namespace(x).astype(x, namespace(x).float64)
+
+
 def maximum(x: Array, y: Array) -> Array:
     """IEEE maximum that propagates NaN (array API ``maximum``)."""
     xp = namespace(x, y)
@@ -93,6 +126,9 @@ OPS: dict[str, Any] = {
     "sqrt": sqrt,
     "absolute": absolute,
     "sign": sign,
+    "signum": signum,
+    "as_float32": as_float32,
+    "as_float64": as_float64,
     "maximum": maximum,
     "positive_part": positive_part,
     "fma": fma,

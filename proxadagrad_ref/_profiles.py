@@ -32,7 +32,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._ops import absolute, fma, maximum, positive_part, sign, sqrt
+import numpy as np
+
+from ._ops import (
+    absolute,
+    as_float32,
+    as_float64,
+    fma,
+    maximum,
+    positive_part,
+    sign,
+    signum,
+    sqrt,
+)
 from ._validation import dtype_name
 
 __all__ = ["PROFILES", "Profile", "get_profile"]
@@ -61,20 +73,66 @@ def exact_formula(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: b
     return w_new, a_new
 
 
+# MindSpore 2.10 CPU kernels. Sources read: mindspore/ccsrc/plugin/device/cpu/kernel/
+# apply_proximal_adagrad_cpu_kernel.cc, nnacl/fp32_grad/apply_proximal_adagrad_fp32.c (+ its SIMD
+# template), sparse_apply_proximal_adagrad_cpu_kernel.cc; arithmetic confirmed on the installed
+# binaries (disassembly) and against recorded outputs (conformance_vectors/recorded/mindspore).
+
+
 def mindspore_dense_formula(
     w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
 ) -> tuple[Any, Any]:
-    """MindSpore 2.x CPU ``ApplyProximalAdagrad``, float32 SIMD path.
+    """MindSpore CPU ``ApplyProximalAdagrad``, float32 SIMD blocks (AVX 8-wide, then SSE 4-wide).
 
-    Fused multiply-adds (one rounding each), IEEE sqrt and division; the SIMD
-    ``max`` returns 0 when the thresholded value is NaN.
+    Fused multiply-adds (one rounding each), IEEE sqrt and division. The SIMD
+    ``max`` gives 0 for a NaN threshold result and the sign is built from two
+    comparisons (0 for NaN and zeros), so a NaN ``prox_v`` becomes ``+0`` when
+    ``l1 > 0``.
     """
     a_new = fma(g, g, a)
     step = lr / sqrt(a_new)
     prox_v = fma(-g, step, w)
     den = fma(l2, step, 1.0)
     if l1 > 0:
-        w_new = sign(prox_v) * positive_part(fma(-step, l1, absolute(prox_v))) / den
+        w_new = (positive_part(fma(-step, l1, absolute(prox_v))) / den) * signum(prox_v)
+    else:
+        w_new = prox_v / den
+    return w_new, a_new
+
+
+def mindspore_tail_formula(
+    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+) -> tuple[Any, Any]:
+    """MindSpore CPU ``ApplyProximalAdagrad``, scalar C tail (the last ``n % 4`` elements of a task).
+
+    The C compiler contracted some steps into ``fmaf``; the step and the final
+    division are evaluated in double and rounded to float32.
+    """
+    a_new = fma(g, g, a)
+    step = as_float32(as_float64(lr) / sqrt(as_float64(a_new)))
+    prox_v = fma(-g, step, w)
+    den = fma(step, l2, 1.0)
+    if l1 > 0:
+        magnitude = positive_part(as_float64(absolute(prox_v)) - as_float64(step * l1))  # C fmax
+        w_new = as_float32(signum(prox_v) * magnitude / as_float64(den))
+    else:
+        w_new = prox_v / den
+    return w_new, a_new
+
+
+def mindspore_sparse_formula(
+    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+) -> tuple[Any, Any]:
+    """MindSpore CPU ``FusedSparseProximalAdagrad``: plain float32, every operation rounded, no FMA.
+
+    Note ``lr * (1 / sqrt(a'))``, two roundings where the dense kernel has one.
+    """
+    a_new = a + g * g
+    step = lr * (1.0 / sqrt(a_new))
+    prox_v = w - g * step
+    den = 1.0 + l2 * step
+    if l1 > 0:
+        w_new = (signum(prox_v) * positive_part(absolute(prox_v) - step * l1)) / den
     else:
         w_new = prox_v / den
     return w_new, a_new
@@ -99,7 +157,17 @@ class Profile:
     widen : bool
         True: inputs are converted to float64, the formula runs in float64,
         results are rounded once to the parameter dtype, and duplicate sparse
-        rows are summed in float64. False: everything stays in the parameter dtype.
+        rows are summed in float64. False: the formula runs in the parameter
+        dtype, except float16, which runs in float32 and is rounded back
+        (MindSpore's float16 kernel does exactly this).
+    tail : callable or None
+        Formula for the last ``n % tail_block`` elements of the flattened
+        array in the dense kernel (a SIMD kernel's scalar remainder loop).
+    tail_block : int
+        SIMD block width that decides which elements form the tail.
+    sparse_dtypes : tuple of str or None
+        Parameter dtypes of the sparse kernel, when they differ from `dtypes`.
+
     """
 
     name: str
@@ -108,18 +176,45 @@ class Profile:
     dtypes: tuple[str, ...]
     prox_steps: tuple[str, ...]
     widen: bool
+    tail: Formula | None = None
+    tail_block: int = 1
+    sparse_dtypes: tuple[str, ...] | None = None
 
     def evaluate(
-        self, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
-        lr: Array, l1: Array, l2: Array, *, prox_step: str,
+        self,
+        formula: Formula,
+        xp: Namespace,
+        var: Array,
+        accum: Array,
+        grad: Array,
+        lr: Array,
+        l1: Array,
+        l2: Array,
+        *,
+        prox_step: str,
     ) -> tuple[Array, Array]:
-        """Apply `formula` elementwise to arrays, with this profile's widening rule."""
+        """Apply `formula` elementwise to arrays, with this profile's widening rule.
+
+        IEEE special values are part of the documented semantics, so NumPy's
+        floating-point warnings (used underneath by NumPy and array-api-strict)
+        are silenced here.
+        """
         adaptive = prox_step == "adaptive"
-        if not self.widen:
-            return formula(var, accum, grad, lr, l1, l2, adaptive)
-        wide = [xp.astype(x, xp.float64) for x in (var, accum, grad, lr, l1, l2)]
-        w_new, a_new = formula(*wide, adaptive)
-        return xp.astype(w_new, var.dtype), xp.astype(a_new, var.dtype)
+        compute = self.compute_dtype(xp, var.dtype)
+        with np.errstate(all="ignore"):
+            if compute == var.dtype and all(x.dtype == compute for x in (grad, lr, l1, l2)):
+                return formula(var, accum, grad, lr, l1, l2, adaptive)
+            wide = [xp.astype(x, compute) for x in (var, accum, grad, lr, l1, l2)]
+            w_new, a_new = formula(*wide, adaptive)
+            return xp.astype(w_new, var.dtype), xp.astype(a_new, var.dtype)
+
+    def compute_dtype(self, xp: Namespace, dtype: Any) -> Any:
+        """The dtype the formula runs in for parameters of `dtype`."""
+        if self.widen:
+            return xp.float64
+        if dtype == getattr(xp, "float16", None):
+            return xp.float32
+        return dtype
 
 
 PROFILES: dict[str, Profile] = {
@@ -127,13 +222,21 @@ PROFILES: dict[str, Profile] = {
         "exact", exact_formula, exact_formula, ("float16", "float32", "float64"), PROX_STEPS, True
     ),
     "mindspore": Profile(
-        "mindspore", mindspore_dense_formula, mindspore_dense_formula, ("float32",), ("adaptive",), False
+        "mindspore",
+        mindspore_dense_formula,
+        mindspore_sparse_formula,
+        ("float16", "float32"),
+        ("adaptive",),
+        False,
+        tail=mindspore_tail_formula,
+        tail_block=4,
+        sparse_dtypes=("float32",),
     ),
 }
 
 
-def get_profile(emulate: str | None, prox_step: str, xp: Namespace, dtype: Any) -> Profile:
-    """Return the profile for `emulate`, checking that it defines `prox_step` and `dtype`."""
+def get_profile(emulate: str | None, prox_step: str, xp: Namespace, dtype: Any, op: str = "dense") -> Profile:
+    """Return the profile for `emulate`, checking that its `op` kernel defines `prox_step` and `dtype`."""
     key = "exact" if emulate is None else emulate
     if not isinstance(key, str) or key not in PROFILES:
         choices = ", ".join(repr(k) for k in [None, *sorted(k for k in PROFILES if k != "exact")])
@@ -147,9 +250,10 @@ def get_profile(emulate: str | None, prox_step: str, xp: Namespace, dtype: Any) 
             f"emulate={emulate!r} supports only prox_step='adaptive' (use emulate=None)"
         )
     name = dtype_name(xp, dtype)
-    if name not in profile.dtypes:
+    supported = profile.sparse_dtypes if op == "sparse" and profile.sparse_dtypes else profile.dtypes
+    if name not in supported:
         raise TypeError(
-            f"var has dtype {name}, which emulate={emulate!r} does not define "
-            f"(supported: {', '.join(profile.dtypes)})"
+            f"var has dtype {name}, which the {op} kernel of emulate={emulate!r} does not define "
+            f"(supported: {', '.join(supported)})"
         )
     return profile

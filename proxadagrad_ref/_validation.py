@@ -9,6 +9,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 from ._compat import array_namespace, device, is_array, namespace_name
 
 __all__ = [
@@ -27,7 +29,18 @@ _FLOAT_NAMES = ("float16", "float32", "float64")
 
 def dtype_name(xp: Namespace, dtype: Any) -> str:
     """``"float32"`` for ``xp.float32`` and so on; ``str(dtype)`` for anything else."""
-    for name in (*_FLOAT_NAMES, "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
+    for name in (
+        *_FLOAT_NAMES,
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "bool",
+    ):
         candidate = getattr(xp, name, None)
         if candidate is not None and dtype == candidate:
             return name
@@ -35,18 +48,19 @@ def dtype_name(xp: Namespace, dtype: Any) -> str:
 
 
 def check_floating_var(var: object) -> Namespace:
-    """Check that `var` is a float16/float32/float64 array with at least one dimension; return its namespace."""
+    """Check that `var` is a float16, float32 or float64 array; return its namespace."""
     xp = array_namespace("var", var)
     assert is_array(var)
     if dtype_name(xp, var.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
         raise TypeError(
-            "var must have dtype float16, float32 or float64, "
-            f"got {dtype_name(xp, var.dtype)}"  # type: ignore[attr-defined]
+            f"var must have dtype float16, float32 or float64, got {dtype_name(xp, var.dtype)}"  # type: ignore[attr-defined]
         )
     return xp
 
 
-def check_like_var(name: str, x: object, var: Array, xp: Namespace, *, shape: tuple[int, ...] | None = None) -> None:
+def check_like_var(
+    name: str, x: object, var: Array, xp: Namespace, *, shape: tuple[int, ...] | None = None
+) -> None:
     """Check that `x` is an array of `var`'s namespace, device and dtype, with `shape` (default var's)."""
     if not is_array(x):
         raise TypeError(f"{name} must be an array of the same library as var, got {type(x).__name__}")
@@ -69,14 +83,16 @@ def check_like_var(name: str, x: object, var: Array, xp: Namespace, *, shape: tu
 
 
 def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) -> Array:
-    """Convert `value` (a real number or 0-d floating array) to a 0-d array of var's dtype.
+    """Convert `value` (a real number or 0-d floating array) to a 0-d array of the hyper-parameter dtype.
 
-    The value is rounded to the parameter dtype first, as every framework kernel
-    receives it, then checked: it must be finite and ``>= 0``.
+    The hyper-parameter dtype is the parameter dtype, except float32 for
+    float16 parameters (MindSpore hands float16 kernels float32 learning rates
+    and regularisation strengths; TensorFlow has no float16 CPU kernel). The
+    value is rounded to it first, as a framework kernel receives it, then
+    checked: it must be finite and ``>= 0``.
     """
-    if isinstance(value, bool) or (
-        not isinstance(value, numbers.Real) and not is_array(value)
-    ):
+    hyper_dtype = xp.float32 if var.dtype == getattr(xp, "float16", None) else var.dtype
+    if isinstance(value, bool) or (not isinstance(value, numbers.Real) and not is_array(value)):
         raise TypeError(f"{name} must be a real number or a 0-d array, got {type(value).__name__}")
     if is_array(value):
         value_ns = array_namespace(name, value)
@@ -88,13 +104,14 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
             raise ValueError(f"{name} must be a scalar or a 0-d array, got shape {tuple(value.shape)}")  # type: ignore[attr-defined]
         if dtype_name(xp, value.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
             raise TypeError(f"{name} must have a floating dtype, got {dtype_name(xp, value.dtype)}")  # type: ignore[attr-defined]
-        rounded = xp.astype(value, var.dtype)
+        with np.errstate(over="ignore"):  # overflow to inf is reported below, naming the argument
+            rounded = xp.astype(value, hyper_dtype)
     else:
-        rounded = xp.asarray(float(value), dtype=var.dtype, device=device(var))  # type: ignore[arg-type]
+        with np.errstate(over="ignore"):
+            rounded = xp.asarray(float(value), dtype=hyper_dtype, device=device(var))  # type: ignore[arg-type]
     if not bool(xp.isfinite(rounded)) or not bool(rounded >= 0):
-        raise ValueError(
-            f"{name} must be a finite number >= 0 in {dtype_name(xp, var.dtype)}, got {value!r}"
-        )
+        wanted = dtype_name(xp, hyper_dtype)
+        raise ValueError(f"{name} must be a finite number >= 0 in {wanted}, got {value!r}")
     return rounded
 
 

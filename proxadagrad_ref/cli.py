@@ -1,7 +1,11 @@
 """Command line: ``proxadagrad-ref``.
 
-``proxadagrad-ref demo`` prints a dense and a sparse step and the difference
-between the printed formula and what the framework kernels compute.
+``demo``        print a dense and a sparse step and the difference between the
+                printed formula and what the framework kernels compute;
+``generate``    write a conformance-vector suite (``--out DIR --suite NAME``);
+``verify``      check the engine, a Python callable (``--candidate MODULE:FUNC``)
+                or a harness's results folder (``--results DIR``) against a suite;
+``crosscheck``  run an installed framework (TensorFlow, MindSpore) against a suite.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from . import __version__, apply_proximal_adagrad, sparse_apply_proximal_adagrad
 def _demo(_: argparse.Namespace) -> int:
     w, a, g = (np.array([x], np.float32) for x in (1.0, 0.1, 0.3))
     lr, l1, l2 = 0.1, 0.05, 0.1
-    print(f"one coordinate (float32): w={w[0]:.9g}, accum={a[0]:.9g}, grad={g[0]:.9g}, lr={lr}, l1={l1}, l2={l2}")
+    print(
+        f"one coordinate (float32): w={w[0]:.9g}, accum={a[0]:.9g}, grad={g[0]:.9g}, "
+        f"lr={lr}, l1={l1}, l2={l2}"
+    )
     rows = []
     for label, kwargs in (
         ("exact, kernels' form (adaptive)", {}),
@@ -39,8 +46,80 @@ def _demo(_: argparse.Namespace) -> int:
     print("sparse step on a 5x3 table, indices [3, 0, 3] (duplicate rows summed):")
     for i in range(table.shape[0]):
         touched = "touched" if i in indices else "untouched"
-        print(f"  row {i} ({touched:>9}): {np.array2string(new[i], precision=6)}  accum {np.array2string(new_acc[i], precision=4)}")
+        print(
+            f"  row {i} ({touched:>9}): {np.array2string(new[i], precision=6)}"
+            f"  accum {np.array2string(new_acc[i], precision=4)}"
+        )
     return 0
+
+
+def _progress(done: int, total: int, case_id: str) -> None:
+    if sys.stderr.isatty() or done == total or done % 50 == 0:
+        end = "\n" if done == total else "\r" if sys.stderr.isatty() else "\n"
+        print(f"  [{done}/{total}] {case_id[:70]:<70}", end=end, file=sys.stderr, flush=True)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .vectors.generator import generate
+
+    summary = generate(args.out, args.suite, progress=_progress)
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(summary["by_op_profile"].items()))
+    print(
+        f"wrote suite {summary['suite']!r} to {summary['out']}: {summary['cases']} cases, "
+        f"{summary['bytes']} bytes ({parts})"
+    )
+    return 0
+
+
+def _finish(report: object, args: argparse.Namespace) -> int:
+    from .vectors.verifier import VerifyReport, write_report
+
+    assert isinstance(report, VerifyReport)
+    print(report.table())
+    if args.report:
+        write_report(report, args.report)
+        print(f"report written to {args.report}")
+    if not report.results:
+        print("no case matched the filters", file=sys.stderr)
+        return 2
+    return 0 if report.passed else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .vectors.candidates import load_candidate
+    from .vectors.format import FormatError
+    from .vectors.verifier import verify
+
+    try:
+        candidate = load_candidate(args.candidate) if args.candidate else None
+        report = verify(
+            args.dir,
+            candidate=candidate,
+            results=args.results,
+            op=args.op,
+            prox_step=args.prox_step,
+            profile=args.profile,
+            strict=True if args.strict else None,
+        )
+    except (FormatError, ValueError) as exc:
+        print(f"proxadagrad-ref verify: {exc}", file=sys.stderr)
+        return 2
+    return _finish(report, args)
+
+
+def _crosscheck(args: argparse.Namespace) -> int:
+    from .vectors.format import FormatError
+    from .vectors.frameworks import FrameworkUnavailable, crosscheck
+
+    try:
+        report = crosscheck(args.dir, args.framework, op=args.op)
+    except FrameworkUnavailable as exc:
+        print(f"proxadagrad-ref crosscheck: {exc}", file=sys.stderr)
+        return 3
+    except FormatError as exc:
+        print(f"proxadagrad-ref crosscheck: {exc}", file=sys.stderr)
+        return 2
+    return _finish(report, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +129,34 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="print a dense and a sparse step")
     demo.set_defaults(run=_demo)
+
+    gen = commands.add_parser("generate", help="write a conformance-vector suite")
+    gen.add_argument(
+        "--out", default="conformance_vectors", help="folder to (re)write (default: %(default)s)"
+    )
+    gen.add_argument("--suite", default="default", choices=("smoke", "default", "full"))
+    gen.set_defaults(run=_generate)
+
+    ver = commands.add_parser("verify", help="verify an implementation against a suite")
+    ver.add_argument("dir", help="suite folder (with manifest.json)")
+    who = ver.add_mutually_exclusive_group()
+    who.add_argument(
+        "--candidate", metavar="MODULE:FUNC", help="Python callable (or object with dense/sparse)"
+    )
+    who.add_argument("--results", metavar="RESULTS_DIR", help="outputs written by a harness, same format")
+    ver.add_argument("--strict", action="store_true", help="compare every case bit for bit (EXACT)")
+    crx = commands.add_parser("crosscheck", help="run an installed framework against a suite")
+    crx.add_argument(
+        "dir", nargs="?", default="conformance_vectors", help="suite folder (default: %(default)s)"
+    )
+    crx.add_argument("--framework", required=True, choices=("tensorflow", "mindspore"))
+    for sub in (ver, crx):
+        sub.add_argument("--op", choices=("dense", "sparse", "optimizer"))
+        sub.add_argument("--report", metavar="FILE", help="write a JSON report")
+    ver.add_argument("--prox-step", choices=("adaptive", "fixed"))
+    ver.add_argument("--profile", choices=("exact", "mindspore", "tensorflow"))
+    ver.set_defaults(run=_verify)
+    crx.set_defaults(run=_crosscheck)
     return parser
 
 

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The xp fixture below is a stateless module: sharing it across generated examples is safe.
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 settings.register_profile(
-    "ci", max_examples=60, derandomize=True, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
+    "ci", max_examples=60, derandomize=True, deadline=None, print_blob=True, suppress_health_check=_QUIET
 )
-settings.register_profile("dev", max_examples=150, deadline=None)
-settings.register_profile(
-    "thorough", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("dev", max_examples=150, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("thorough", max_examples=3000, deadline=None, suppress_health_check=_QUIET)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -71,4 +70,4 @@ def to_numpy(x: object) -> np.ndarray:
         return x.copy()
     if hasattr(x, "get"):  # CuPy
         return x.get()  # type: ignore[no-any-return]
-    return np.asarray(x).copy()
+    return np.from_dlpack(x).copy()

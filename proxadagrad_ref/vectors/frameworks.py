@@ -1,0 +1,118 @@
+"""Adapters that run TensorFlow's or MindSpore's kernels on suite cases (imported lazily).
+
+Each adapter has the signature of the engine's kernels, so the verifier treats
+a framework like any candidate. The framework is checked against the cases of
+its own profile when the suite has them (EXACT), else against the ``exact``
+profile's adaptive cases (BOUND), with the duplicates policy it implements.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from .candidates import Candidate
+from .format import read_suite
+from .verifier import VerifyReport, _run_one, select
+
+__all__ = ["FrameworkUnavailable", "crosscheck", "framework_candidate"]
+
+
+class FrameworkUnavailable(RuntimeError):
+    """The requested framework is not installed or cannot start."""
+
+
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # ImportError, or a broken install failing at import
+        raise FrameworkUnavailable(
+            f"{name} is not importable here ({type(exc).__name__}: {exc}); install it "
+            f"(pip install {name}) to crosscheck it, or verify recorded outputs instead"
+        ) from None
+
+
+def framework_candidate(framework: str) -> tuple[Candidate, str]:
+    """A candidate running `framework`'s CPU kernels and the duplicates policy it implements."""
+    if framework == "tensorflow":
+        tf = _import("tensorflow")
+
+        def dense(var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, **_: Any) -> Any:
+            v, a = tf.Variable(var), tf.Variable(accum)
+            dt = var.dtype
+            tf.raw_ops.ResourceApplyProximalAdagrad(
+                var=v.handle, accum=a.handle, lr=dt.type(lr), l1=dt.type(l1), l2=dt.type(l2), grad=grad
+            )
+            return v.numpy(), a.numpy()
+
+        def sparse(
+            var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, indices: Any, **_: Any
+        ) -> Any:
+            v, a = tf.Variable(var), tf.Variable(accum)
+            dt = var.dtype
+            tf.raw_ops.ResourceSparseApplyProximalAdagrad(
+                var=v.handle,
+                accum=a.handle,
+                lr=dt.type(lr),
+                l1=dt.type(l1),
+                l2=dt.type(l2),
+                grad=grad,
+                indices=indices,
+            )
+            return v.numpy(), a.numpy()
+
+        return Candidate("tensorflow", dense, sparse, pass_profile=False), "sequential"
+    if framework == "mindspore":
+        ms = _import("mindspore")
+
+        def ms_dense(var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, **_: Any) -> Any:
+            v, a = ms.Parameter(ms.Tensor(var), name="var"), ms.Parameter(ms.Tensor(accum), name="accum")
+            op = ms.ops.ApplyProximalAdagrad()
+            out = op(
+                v,
+                a,
+                ms.Tensor(np.asarray(lr, var.dtype)),
+                ms.Tensor(np.asarray(l1, var.dtype)),
+                ms.Tensor(np.asarray(l2, var.dtype)),
+                ms.Tensor(grad),
+            )
+            return out[0].asnumpy(), out[1].asnumpy()
+
+        def ms_sparse(
+            var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, indices: Any, **_: Any
+        ) -> Any:
+            v, a = ms.Parameter(ms.Tensor(var), name="var"), ms.Parameter(ms.Tensor(accum), name="accum")
+            op = ms.ops.SparseApplyProximalAdagrad()
+            out = op(
+                v,
+                a,
+                ms.Tensor(np.asarray(lr, var.dtype)),
+                ms.Tensor(np.asarray(l1, var.dtype)),
+                ms.Tensor(np.asarray(l2, var.dtype)),
+                ms.Tensor(grad),
+                ms.Tensor(indices),
+            )
+            return out[0].asnumpy(), out[1].asnumpy()
+
+        return Candidate("mindspore", ms_dense, ms_sparse, pass_profile=False), "sum"
+    raise ValueError(f"unknown framework {framework!r}")
+
+
+def crosscheck(folder: str, framework: str, *, op: str | None = None) -> VerifyReport:
+    """Run `framework` against the suite in `folder` and return the verifier's report."""
+    candidate, policy = framework_candidate(framework)
+    cases = [
+        c
+        for c in read_suite(folder)
+        if c.meta["prox_step"] == "adaptive"
+        and c.meta["options"].get("grad_format", "rows") == "rows"
+        and c.meta["options"].get("duplicates", policy) == policy
+    ]
+    own = [c for c in cases if c.meta["profile"] == framework]
+    chosen = own or [c for c in cases if c.meta["profile"] == "exact"]
+    report = VerifyReport(framework, str(folder))
+    for case in select(chosen, op=op):
+        report.results.append(_run_one(case, candidate, None, False))
+    return report

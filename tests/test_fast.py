@@ -1,0 +1,242 @@
+"""Every fast engine gives the reference path's bits: chunked NumPy, numba, any chunk size or thread count."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+
+import numpy as np
+import pytest
+
+from proxadagrad_ref import _fast, _fparith, apply_proximal_adagrad
+from proxadagrad_ref._profiles import PROFILES
+
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba (the 'fast' extra) is not installed")
+
+NP = _fast._numpy_namespace()
+UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+# (profile, dtype, prox_step) cases, read from the profiles themselves.
+CASES = [
+    (name, dtype, step)
+    for name, profile in sorted(PROFILES.items())
+    for dtype in profile.dtypes
+    for step in profile.prox_steps
+]
+HYPER = [(0.0, 0.0), (0.05, 0.0), (0.0, 0.1), (0.05, 0.1)]
+
+
+def bits(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x).view(UINT[x.dtype.itemsize])
+
+
+def assert_same_bits(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]) -> None:
+    """Equal bits, signed zeros and infinities included; NaN where the reference has NaN.
+
+    The sign and payload of a NaN made from two *different* NaN operands are not
+    reproducible even within NumPy: its SIMD body and scalar tail order the
+    operands differently (``+nan + -nan`` gives either), so they depend on an
+    element's position in the array. Those are the only bits not compared.
+    """
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        both_nan = np.isnan(g) & np.isnan(w)
+        diff = np.flatnonzero((bits(g) != bits(w)) & ~both_nan)
+        first = diff[:5]
+        assert diff.size == 0, f"{diff.size} differ, at {first}: {g.ravel()[first]} vs {w.ravel()[first]}"
+
+
+def edge_inputs(dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every combination of edge values for (w, a, g): zeros, subnormals, inf, NaN, huge, tiny."""
+    dt = np.dtype(dtype)
+    fi = np.finfo(dt)
+    signed = [0.0, -0.0, fi.smallest_subnormal, -fi.smallest_subnormal, fi.smallest_normal, 1.0, -1.0,
+              0.3, -2.5, fi.max, -fi.max, np.inf, -np.inf, np.nan, -np.nan, fi.eps, 1e3]
+    non_negative = [0.0, fi.smallest_subnormal, fi.smallest_normal, 1e-3, 1.0, fi.max, np.inf, np.nan]
+    with np.errstate(over="ignore"):
+        combos = np.array(list(itertools.product(signed, non_negative, signed)), dtype=np.float64).astype(dt)
+    return combos[:, 0].copy(), combos[:, 1].copy(), combos[:, 2].copy()
+
+
+def random_inputs(dtype: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    scale = 10.0 ** rng.integers(-6, 4, size=n)
+    w = (rng.standard_normal(n) * scale).astype(dt)
+    a = (rng.random(n) * 10.0 ** rng.integers(-8, 3, size=n)).astype(dt)
+    g = (rng.standard_normal(n) * scale[::-1]).astype(dt)
+    return w, a, g
+
+
+def run(name: str, dtype: str, step: str, inputs: tuple[np.ndarray, ...], l1: float, l2: float,
+        engine: str, **kw: object) -> tuple[np.ndarray, np.ndarray]:
+    profile = PROFILES[name]
+    dt = np.dtype(dtype)
+    hyper = [np.asarray(v, dtype=dt) for v in (0.1, l1, l2)]
+    w, a, g = inputs
+    with np.errstate(all="ignore"):
+        return _fast.evaluate(
+            profile, profile.dense, NP, w, a, g, *hyper, prox_step=step, engine=engine, **kw  # type: ignore[arg-type]
+        )
+
+
+def engines_for(dtype: str) -> list[str]:
+    names = ["numpy"]
+    if HAS_NUMBA and dtype != "float16":
+        names.append("numba")
+    return names
+
+
+@pytest.mark.parametrize(("name", "dtype", "step"), CASES)
+@pytest.mark.parametrize(("l1", "l2"), HYPER)
+def test_engines_match_reference_on_edge_values(
+    name: str, dtype: str, step: str, l1: float, l2: float
+) -> None:
+    inputs = edge_inputs(dtype)
+    want = run(name, dtype, step, inputs, l1, l2, "reference")
+    for engine in engines_for(dtype):
+        assert_same_bits(run(name, dtype, step, inputs, l1, l2, engine, chunk=97, threads=2), want)
+
+
+@pytest.mark.parametrize(("name", "dtype", "step"), CASES)
+@pytest.mark.parametrize("n", [1, 7, 63, 64, 65, 3 * 64 + 5, 20_000])
+def test_engines_match_reference_on_random_values(
+    name: str, dtype: str, step: str, n: int
+) -> None:
+    inputs = random_inputs(dtype, n, seed=n)
+    for l1, l2 in HYPER[::3]:
+        want = run(name, dtype, step, inputs, l1, l2, "reference")
+        for engine in engines_for(dtype):
+            assert_same_bits(run(name, dtype, step, inputs, l1, l2, engine, chunk=64, threads=3), want)
+
+
+@pytest.mark.parametrize(("name", "dtype", "step"), CASES)
+def test_chunk_size_and_threads_do_not_change_bits(name: str, dtype: str, step: str) -> None:
+    inputs = random_inputs(dtype, 5_000, seed=7)
+    want = run(name, dtype, step, inputs, 0.05, 0.1, "reference")
+    for chunk, threads in [(1, 1), (3, 2), (1000, 4), (4999, 2), (5000, 1), (1 << 20, 2)]:
+        got = run(name, dtype, step, inputs, 0.05, 0.1, "numpy", chunk=chunk, threads=threads)
+        assert_same_bits(got, want)
+
+
+@needs_numba
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_numba_thread_count_does_not_change_bits(name: str) -> None:
+    import numba
+
+    dtype = "float32" if "float32" in PROFILES[name].dtypes else PROFILES[name].dtypes[0]
+    inputs = random_inputs(dtype, 100_003, seed=3)
+    want = run(name, dtype, "adaptive", inputs, 0.05, 0.1, "reference")
+    before = numba.get_num_threads()
+    try:
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(threads)
+            assert_same_bits(run(name, dtype, "adaptive", inputs, 0.05, 0.1, "numba"), want)
+    finally:
+        numba.set_num_threads(before)
+
+
+@needs_numba
+def test_numba_scalar_fma_matches_fparith() -> None:
+    """The scalar FMA is the array algorithm of _fparith, including its midpoint-tie fixes."""
+    import numba
+
+    from proxadagrad_ref import _numba_ops
+
+    @numba.njit
+    def fma_loop(a, b, c, out):  # type: ignore[no-untyped-def]
+        for i in range(a.shape[0]):
+            out[i] = _numba_ops._fma32(a[i], b[i], c[i])
+
+    rng = np.random.default_rng(11)
+    n = 50_000
+    a = (rng.standard_normal(n) * 10.0 ** rng.integers(-20, 20, n)).astype(np.float32)
+    b = (rng.standard_normal(n) * 10.0 ** rng.integers(-20, 20, n)).astype(np.float32)
+    c = (rng.standard_normal(n) * 10.0 ** rng.integers(-40, 38, n)).astype(np.float32)
+    # Ties: a*b = 1 + 2**-24 (a float32 midpoint) and a tiny c of either sign; exact products plus/minus ulps.
+    one_plus = np.float32(1 + 2**-23)
+    tie_a = np.full(8, one_plus, np.float32)
+    tie_b = np.array([1, 1, 1, 1, 0.5, 0.5, -1, -1], np.float32)
+    tie_c = np.array(
+        [2**-60, -(2**-60), 2**-149, -(2**-149), 2**-70, -(2**-70), 2**-60, -(2**-60)], np.float32
+    )
+    edge = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3.4e38, 1e-45, -1e-45], np.float32)
+    ea, eb, ec = (x.ravel() for x in np.meshgrid(edge, edge, edge, indexing="ij"))
+    a, b, c = (np.concatenate(v) for v in ((a, tie_a, ea), (b, tie_b, eb), (c, tie_c, ec)))
+    # Products that land exactly on a float32 midpoint once c is added.
+    half_ulp = np.float32(2**-24)
+    a = np.concatenate([a, np.full(4, 1.0, np.float32)])
+    b = np.concatenate([b, np.array([1 + 2**-23, 1 - 2**-24, 1.5, 3.0], np.float32)])
+    c = np.concatenate([c, np.array([half_ulp, -half_ulp, 2**-30, -(2**-30)], np.float32)])
+    got = np.empty_like(a)
+    fma_loop(a, b, c, got)
+    with np.errstate(all="ignore"):
+        want = _fparith.fma(NP, a, b, c)
+    assert_same_bits((got,), (want,))  # NaN sign/payload: see assert_same_bits
+
+
+@needs_numba
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_numba_kernel_has_no_contracted_fma(name: str) -> None:
+    """No fused multiply-add instruction in the compiled kernel: numba must not contract a*b + c."""
+    profile = PROFILES[name]
+    dtype = np.dtype("float32" if "float32" in profile.dtypes else profile.dtypes[0])
+    run(name, dtype.name, "adaptive", random_inputs(dtype.name, 8), 0.05, 0.1, "numba")
+    kernel = _fast._kernel(profile.dense, np.dtype(profile.compute_dtype(NP, dtype)))
+    asm = "\n".join(kernel.inspect_asm().values()).lower()
+    assert asm, "no assembly"
+    for mnemonic in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub", "fmadd", "fmla"):
+        assert mnemonic not in asm, f"{mnemonic} found in the {name} kernel"
+
+
+def test_public_kernel_engines_agree_and_inplace_writes_in_place() -> None:
+    w, a, g = random_inputs("float32", 10_001, seed=5)
+    want = apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, engine="reference")
+    for engine in ["auto", *engines_for("float32")]:
+        assert_same_bits(apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, engine=engine), want)
+        w2, a2 = w.copy(), a.copy()
+        out = apply_proximal_adagrad(w2, a2, 0.1, 0.05, 0.1, g, engine=engine, inplace=True)
+        assert out[0] is w2 and out[1] is a2
+        assert_same_bits((w2, a2), want)
+
+
+def test_overlapping_or_strided_arrays_use_the_reference_path() -> None:
+    w, a, _ = random_inputs("float64", 1001, seed=2)
+    # grad is var itself, in place: the blockwise engines must not be used on overlapping memory.
+    want = apply_proximal_adagrad(w.copy(), a.copy(), 0.1, 0.0, 0.0, w.copy(), engine="reference")
+    w2, a2 = w.copy(), a.copy()
+    apply_proximal_adagrad(w2, a2, 0.1, 0.0, 0.0, w2, inplace=True)
+    assert_same_bits((w2, a2), want)
+    with pytest.raises(ValueError, match="contiguous"):
+        apply_proximal_adagrad(w[::2], a[::2], 0.1, 0.0, 0.0, w[::2], engine="numpy")
+    assert_same_bits(
+        apply_proximal_adagrad(w[::2], a[::2], 0.1, 0.0, 0.0, w[::2]),
+        apply_proximal_adagrad(w[::2], a[::2], 0.1, 0.0, 0.0, w[::2], engine="reference"),
+    )
+
+
+def test_two_dimensional_and_fortran_arrays() -> None:
+    w, a, g = (x.reshape(101, 99) for x in random_inputs("float32", 101 * 99, seed=9))
+    want = apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, engine="reference")
+    assert_same_bits(apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, engine="numpy"), want)
+    wf, af, gf = (np.asfortranarray(x) for x in (w, a, g))
+    got = apply_proximal_adagrad(wf, af, 0.1, 0.05, 0.1, gf, engine="numpy")
+    assert_same_bits(got, want)
+
+
+def test_engine_argument_is_checked() -> None:
+    w = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        apply_proximal_adagrad(w, w.copy(), 0.1, 0.0, 0.0, w.copy(), engine="fast")
+    if HAS_NUMBA:
+        with pytest.raises(TypeError, match="float16"):
+            h = np.ones(4, np.float16)
+            apply_proximal_adagrad(h, h.copy(), 0.1, 0.0, 0.0, h.copy(), engine="numba")
+
+
+def test_engine_info() -> None:
+    info = _fast.engine_info(np.float32)
+    assert info["engine"] == ("numba" if HAS_NUMBA else "numpy")
+    assert _fast.engine_info(np.float16)["engine"] == "numpy"
+    assert _fast.engine_info(np.float32, engine="reference")["engine"] == "reference"
