@@ -14,6 +14,7 @@ from ._validation import (
     check_like_var,
     check_non_negative,
     check_writable,
+    dtype_name,
 )
 
 __all__ = ["apply_proximal_adagrad", "prepare_step"]
@@ -134,7 +135,7 @@ def apply_proximal_adagrad(
         check_non_negative("accum", accum, xp)
     # IEEE special values are documented semantics, not warnings.
     with np.errstate(all="ignore"):
-        if profile.tail is not None and _size(var) % profile.tail_block:
+        if profile.tail is not None and _size(var) % profile.block(dtype_name(xp, var.dtype)):
             return _with_tail(profile, xp, var, accum, grad, lr_, l1_, l2_, prox_step, inplace, engine)
         # Elementwise: the fast engines write each block's results straight into the
         # outputs (var/accum themselves when inplace), with the formula's bits.
@@ -161,7 +162,7 @@ def _with_tail(
     for how MindSpore's auto-tuned thread split moves the tail.
     """
     n = _size(var)
-    head = n - n % profile.tail_block
+    head = n - n % profile.block(dtype_name(xp, var.dtype))
     w, a, g = (xp.reshape(x, (n,)) for x in (var, accum, grad))
     w_head, a_head = _fast.evaluate(
         profile, profile.dense, xp, w[:head], a[:head], g[:head], lr, l1, l2,

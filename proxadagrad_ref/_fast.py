@@ -11,14 +11,17 @@ engines evaluate the *same* formula function:
     The formula evaluated on cache-sized blocks of contiguous NumPy arrays,
     each block's results written straight into the outputs (in place, or into
     the two preallocated results), blocks spread over a small thread pool
-    (NumPy releases the GIL inside its loops). Extra memory is
-    O(threads x chunk). float16, float32 and float64.
+    (NumPy releases the GIL inside its loops). The formula is recorded once
+    per call as the list of NumPy calls it makes, then replayed on every
+    block with ``out=`` into a few reused per-thread buffers (no allocation
+    per block). Extra memory is O(threads x chunk). float16, float32 and float64.
 ``"numba"``
     The formula compiled by numba with its free names rebound to scalar
-    implementations (:mod:`proxadagrad_ref._numba_ops`), run in a parallel
-    loop that widens each element to float64 when the profile does.
-    float32 and float64 only (numba has no float16 arithmetic). Used when the
-    optional ``fast`` extra (numba) is installed.
+    implementations (:mod:`proxadagrad_ref._numba_ops`), in a serial loop
+    that widens each element to float64 when the profile does; large arrays
+    are cut into a few slices run on the same thread pool (the loop releases
+    the GIL). No extra memory. float32 and float64 only (numba has no float16
+    arithmetic). Used when the optional ``fast`` extra (numba) is installed.
 
 ``"auto"`` picks numba where it applies and is installed, else chunked NumPy,
 else the reference path (non-NumPy namespaces, non-contiguous or overlapping
@@ -32,11 +35,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import types as pytypes
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from . import _ops
 from ._profiles import Formula, Profile
 
 __all__ = ["CHUNK", "ENGINES", "engine_info", "evaluate", "numba_available", "surely_non_negative", "warm_up"]
@@ -52,6 +57,9 @@ CHUNK = 1 << 14
 _MIN_PARALLEL = 4 * CHUNK
 """Below this many elements the chunked engine runs on the calling thread."""
 
+_NUMBA_MIN_PARALLEL = 1 << 18
+"""Below this many elements the compiled loop runs on the calling thread (~0.5 ms of work)."""
+
 
 def numba_available() -> bool:
     """True when numba (the ``fast`` extra) is importable."""
@@ -62,18 +70,18 @@ def _threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-_POOL: ThreadPoolExecutor | None = None
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    global _POOL
+    """The shared pool of `threads` workers (one per count: a running call never loses its pool)."""
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers != threads:
-            if _POOL is not None:
-                _POOL.shutdown(wait=True)
-            _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxadagrad")
-        return _POOL
+        found = _POOLS.get(threads)
+        if found is None:
+            found = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxadagrad")
+            _POOLS[threads] = found
+        return found
 
 
 def _flat_inputs(xp: Namespace, arrays: tuple[Array, ...]) -> tuple[np.ndarray, ...] | None:
@@ -160,14 +168,28 @@ def _choose(engine: str, profile: Profile, dtype: np.dtype[Any], *, fast_ok: boo
     if engine == "numba":
         if not numba_available():
             raise ImportError("engine='numba' needs numba: pip install 'proxadagrad_ref[fast]'")
+        if not _compilable(profile):
+            raise ValueError(
+                f"engine='numba' has no scalar version of an operation of the {profile.name} profile"
+            )
         if not numba_ok:
             raise TypeError(
                 f"engine='numba' supports float32 and float64, not {dtype} (numba has no float16)"
             )
         return "numba"
-    if engine == "auto" and numba_ok and numba_available():
+    if engine == "auto" and numba_ok and numba_available() and _compilable(profile):
         return "numba"
     return "numpy"
+
+
+def _compilable(profile: Profile) -> bool:
+    """True when every operation the profile's formulas use has a numba scalar version."""
+    from ._numba_ops import SCALAR_OPS
+    from ._ops import OPS
+
+    formulas = (profile.dense, profile.sparse, profile.tail, profile.sparse_tail, profile.sparse_column)
+    used = {name for f in formulas if f is not None for name in f.__code__.co_names if name in OPS}
+    return used <= SCALAR_OPS.keys()
 
 
 def evaluate(
@@ -180,7 +202,7 @@ def evaluate(
     With ``out=(w_out, a_out)`` the results are written there (they may be
     `var` and `accum` themselves: the update is elementwise, and each block is
     read before it is written) and `out` is returned; otherwise two new arrays.
-    `chunk` and `threads` tune the chunked NumPy engine; they never change a bit.
+    `chunk` (chunked NumPy engine) and `threads` (both fast engines) never change a bit.
     """
     arrays = (var, accum, grad) if out is None else (var, accum, grad, *out)
     flat = _flat_inputs(xp, arrays)
@@ -200,12 +222,13 @@ def evaluate(
     assert flat is not None
     w, a, g, w_out, a_out = flat
     adaptive = prox_step == "adaptive"
+    threads = _threads() if threads is None else threads
     if name == "numba":
-        _numba_evaluate(profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out)
+        _numba_evaluate(profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out, threads=threads)
     else:
         _chunked_evaluate(
             profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out,
-            chunk=CHUNK if chunk is None else chunk, threads=_threads() if threads is None else threads,
+            chunk=CHUNK if chunk is None else chunk, threads=threads,
         )
     return out
 
@@ -224,6 +247,167 @@ def _overlap(var: Array, accum: Array, grad: Array, out: tuple[Array, Array] | N
 
 
 # -- chunked NumPy ---------------------------------------------------------------------------
+#
+# The formula is run once on recording stand-ins (:class:`_Node`) that carry a one-element
+# sample of their value: this yields the exact sequence of NumPy calls the formula makes on
+# whole arrays, with every dtype known. Each block then replays that sequence, writing each
+# ufunc result (``out=``) into a small set of per-thread buffers that are reused as soon as a
+# value is dead; vocabulary ops without a ufunc (fma, signum, ...) are called as they are.
+# Same functions, same operands, same dtypes as ``Profile.evaluate``: the same bits.
+
+_UFUNC_OPS: dict[str, np.ufunc] = {
+    "sqrt": np.sqrt,
+    "absolute": np.absolute,
+    "sign": np.sign,
+    "maximum": np.maximum,
+}
+"""Vocabulary ops that *are* a NumPy ufunc for NumPy arrays (``_ops`` calls exactly these)."""
+
+
+class _Untraceable(Exception):
+    """The formula did something a recording can't replay (e.g. branched on array values)."""
+
+
+class _Step:
+    __slots__ = ("args", "fn", "out", "refs", "ufunc")
+
+    def __init__(self, fn: Any, args: list[Any], refs: list[tuple[int, int]], ufunc: bool) -> None:
+        self.fn, self.args, self.refs, self.ufunc = fn, args, refs, ufunc
+        self.out = -1  # buffer index of a ufunc's result
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.steps: list[_Step] = []
+        self.dtypes: list[np.dtype[Any]] = []  # dtype of each value (inputs first, then steps)
+
+    def record(self, fn: Any, args: tuple[Any, ...], ufunc: bool) -> Any:
+        nodes = [(k, x) for k, x in enumerate(args) if isinstance(x, _Node)]
+        if not nodes:
+            return fn(*args)  # constants only (hyper-parameters): computed now, as on whole arrays
+        if any(x.recording is not self for _, x in nodes):
+            raise _Untraceable("values of two recordings mixed")
+        sample = fn(*(x.sample if isinstance(x, _Node) else x for x in args))
+        if not isinstance(sample, np.ndarray) or sample.shape != (1,):
+            raise _Untraceable(f"{getattr(fn, '__name__', fn)} gave {type(sample).__name__}")
+        template = [None if isinstance(x, _Node) else x for x in args]
+        self.steps.append(_Step(fn, template, [(k, x.index) for k, x in nodes], ufunc))
+        self.dtypes.append(sample.dtype)
+        return _Node(self, len(self.dtypes) - 1, sample)
+
+
+def _binary(ufunc: np.ufunc) -> tuple[Any, Any]:
+    def op(self: _Node, other: Any) -> Any:
+        return self.recording.record(ufunc, (self, other), True)
+
+    def reflected(self: _Node, other: Any) -> Any:
+        return self.recording.record(ufunc, (other, self), True)
+
+    return op, reflected
+
+
+class _Node:
+    """A value of the formula during recording: its place in the recording and a 1-element sample."""
+
+    __slots__ = ("index", "recording", "sample")
+    __array_ufunc__ = None  # NumPy scalars and 0-d arrays defer to the reflected operators
+
+    def __init__(self, recording: _Recording, index: int, sample: np.ndarray) -> None:
+        self.recording, self.index, self.sample = recording, index, sample
+
+    def __bool__(self) -> bool:
+        raise _Untraceable("the formula branches on array values")
+
+    __add__, __radd__ = _binary(np.add)
+    __sub__, __rsub__ = _binary(np.subtract)
+    __mul__, __rmul__ = _binary(np.multiply)
+    __truediv__, __rtruediv__ = _binary(np.true_divide)
+    __gt__, __lt__ = _binary(np.greater)[0], _binary(np.less)[0]
+    __ge__, __le__ = _binary(np.greater_equal)[0], _binary(np.less_equal)[0]
+
+    def __neg__(self) -> Any:
+        return self.recording.record(np.negative, (self,), True)
+
+
+def _recording_op(name: str) -> Any:
+    fn, ufunc = (_UFUNC_OPS[name], True) if name in _UFUNC_OPS else (_ops.OPS[name], False)
+
+    def op(*args: Any) -> Any:
+        for x in args:
+            if isinstance(x, _Node):
+                return x.recording.record(fn, args, ufunc)
+        return _ops.OPS[name](*args)  # constants only: the array op itself
+
+    op.__name__ = name
+    return op
+
+
+_RECORDING_OPS = {name: _recording_op(name) for name in _ops.OPS}
+_RECORDERS: dict[Formula, Formula] = {}
+
+
+class _Program:
+    """A formula's recorded NumPy calls, with buffers assigned by liveness."""
+
+    def __init__(self, recording: _Recording, outputs: tuple[int, int]) -> None:
+        self.steps = recording.steps
+        self.outputs = outputs
+        self.buffer_dtypes: list[np.dtype[Any]] = []
+        last_use = {i: len(self.steps) for i in outputs}
+        for s, step in enumerate(self.steps):
+            for _, i in step.refs:
+                last_use[i] = max(last_use.get(i, -1), s)
+        holder: dict[int, int] = {}  # value index -> buffer holding it
+        free: list[int] = []
+        for s, step in enumerate(self.steps):
+            for _, i in step.refs:  # a ufunc may write over an operand it reads elementwise
+                if last_use.get(i) == s and i in holder:
+                    free.append(holder.pop(i))
+            if not step.ufunc:
+                continue
+            dtype = recording.dtypes[3 + s]
+            found = next((b for b in free if self.buffer_dtypes[b] == dtype), None)
+            if found is None:
+                found = len(self.buffer_dtypes)
+                self.buffer_dtypes.append(dtype)
+            else:
+                free.remove(found)
+            step.out = found
+            if last_use.get(3 + s, -1) > s:
+                holder[3 + s] = found
+            else:
+                free.append(found)
+
+    def run(self, values: list[Any], buffers: list[np.ndarray], m: int) -> tuple[Any, Any]:
+        """Replay on one block: `values` starts with the block's (w, a, g)."""
+        for step in self.steps:
+            args = step.args.copy()
+            for k, i in step.refs:
+                args[k] = values[i]
+            if step.ufunc:
+                values.append(step.fn(*args, out=buffers[step.out][:m]))
+            else:
+                values.append(step.fn(*args))
+        return values[self.outputs[0]], values[self.outputs[1]]
+
+
+def _record(formula: Formula, compute: np.dtype[Any], hyper: tuple[Array, ...], adaptive: bool) -> _Program:
+    """Run `formula` once on recording stand-ins for (w, a, g); `hyper` are the real values."""
+    recorder = _RECORDERS.get(formula)
+    if recorder is None:
+        scalar_globals = dict(formula.__globals__)
+        scalar_globals.update(_RECORDING_OPS)
+        recorder = _RECORDERS[formula] = pytypes.FunctionType(
+            formula.__code__, scalar_globals, formula.__name__, formula.__defaults__, formula.__closure__
+        )
+    recording = _Recording()
+    leaves = [_Node(recording, i, np.ones(1, compute)) for i in range(3)]
+    recording.dtypes.extend([compute] * 3)
+    with np.errstate(all="ignore"):
+        w_new, a_new = recorder(*leaves, *hyper, adaptive)
+    if not (isinstance(w_new, _Node) and isinstance(a_new, _Node)):
+        raise _Untraceable("a result does not depend on the arrays")
+    return _Program(recording, (w_new.index, a_new.index))
 
 
 def _chunked_evaluate(
@@ -238,7 +422,14 @@ def _chunked_evaluate(
     # Profile.evaluate converts everything to the compute dtype unless all inputs already have it.
     convert = any(x.dtype != compute for x in (w, a, g, lr, l1, l2))
     hyper = tuple(np.asarray(h, dtype=compute) for h in (lr, l1, l2))
-
+    n = w.shape[0]
+    program: _Program | None = None
+    if n > chunk:  # one block: the formula itself is as fast as a replay
+        try:
+            program = _record(formula, compute, hyper, adaptive)
+        except _Untraceable:
+            program = None
+    local = threading.local()
     errstate = np.geterr()  # np.errstate is per thread (a context variable): carry it to the workers
 
     def block(start: int) -> None:
@@ -247,15 +438,26 @@ def _chunked_evaluate(
 
     def _block(start: int) -> None:
         stop = min(start + chunk, n)
-        inputs: tuple[np.ndarray, ...] = (w[start:stop], a[start:stop], g[start:stop])
-        if convert:
-            inputs = tuple(x.astype(compute) for x in inputs)
-        w_new, a_new = formula(*inputs, *hyper, adaptive)
+        m = stop - start
+        inputs: list[np.ndarray] = [w[start:stop], a[start:stop], g[start:stop]]
+        if program is None:
+            if convert:
+                inputs = [x.astype(compute) for x in inputs]
+            w_new, a_new = formula(*inputs, *hyper, adaptive)
+        else:
+            buffers = getattr(local, "buffers", None)
+            if buffers is None:
+                dtypes = program.buffer_dtypes + ([compute] * 3 if convert else [])
+                buffers = local.buffers = [np.empty(min(chunk, n), dt) for dt in dtypes]
+            if convert:
+                for k, x in enumerate(inputs):
+                    inputs[k] = buffers[-3 + k][:m]
+                    np.copyto(inputs[k], x, casting="unsafe")  # astype's conversion, into a buffer
+            w_new, a_new = program.run(inputs, buffers, m)
         # Same rounding as ``astype`` in Profile.evaluate (C cast, round to nearest even).
         np.copyto(w_out[start:stop], w_new, casting="same_kind")
         np.copyto(a_out[start:stop], a_new, casting="same_kind")
 
-    n = w.shape[0]
     starts = range(0, n, chunk)
     if threads <= 1 or n < _MIN_PARALLEL or len(starts) < 2:
         for start in starts:
@@ -287,10 +489,37 @@ def _kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
 def _numba_evaluate(
     profile: Profile, formula: Formula, w: np.ndarray, a: np.ndarray, g: np.ndarray,
     lr: Array, l1: Array, l2: Array, adaptive: bool, w_out: np.ndarray, a_out: np.ndarray,
+    *, threads: int,
 ) -> None:
+    """Run the compiled loop over the whole arrays, or over `threads` slices on the pool."""
     compute = np.dtype(profile.compute_dtype(_numpy_namespace(), w.dtype))
-    kernel = _kernel(formula, compute)
-    kernel(w, a, g, lr[()], l1[()], l2[()], adaptive, w_out, a_out)
+    into_outputs, in_place = _kernel(formula, compute)
+    hyper = (lr[()], l1[()], l2[()])
+    # _overlap() has ruled out partial overlap: the same start address means the same memory.
+    same = _address(w_out) == _address(w) and _address(a_out) == _address(a)
+
+    def run(start: int, stop: int) -> None:
+        if same:
+            in_place(w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive)
+        else:
+            into_outputs(
+                w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive,
+                w_out[start:stop], a_out[start:stop],
+            )
+
+    n = w.shape[0]
+    if threads <= 1 or n < _NUMBA_MIN_PARALLEL:
+        run(0, n)
+        return
+    # A few slices per thread: on a loaded machine a descheduled worker holds up less.
+    pieces = min(4 * threads, max(1, n // (_NUMBA_MIN_PARALLEL // 2)))
+    bounds = [n * k // pieces for k in range(pieces + 1)]
+    for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
+        pass
+
+
+def _address(x: np.ndarray) -> int:
+    return int(x.__array_interface__["data"][0])
 
 
 def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str = "adaptive") -> None:

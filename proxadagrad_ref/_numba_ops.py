@@ -11,15 +11,23 @@ included), and compiles a profile formula by rebinding those names:
 ``maximum``       ``np.maximum``: NaN in ``x`` gives ``x``, else NaN in ``y``
                   gives ``y``, else ``x if x > y else y`` (ties give ``y``).
 ``positive_part`` ``x if x > 0 else +0``.
-``fma``           float32 only: the algorithm of :mod:`proxadagrad_ref._fparith`
-                  (exact float64 product, TwoSum, midpoint tie fix), per scalar.
+``fma``           float32 only: the ``llvm.fma`` intrinsic, IEEE ``fusedMultiplyAdd``
+                  (one rounding). It has a single correct result, the one
+                  :mod:`proxadagrad_ref._fparith` computes with float64 arithmetic;
+                  the CPU's ``vfmadd`` (or libm ``fmaf``) computes it ~20x faster.
 ``flush``         subnormals to a zero of the same sign.
+``std_max0``      ``x if not x < 0 else +0`` (C++ ``std::max(x, 0)``).
+``as_type_of``    ``x`` converted to the type of ``y``.
+``rsqrt_eigen``   float32: the ``vrsqrtps`` table of :mod:`proxadagrad_ref._ops`, indexed
+                  by the float's exponent parity and top 12 mantissa bits, then the
+                  same flushed Newton step; float64: ``flush(1 / flush(sqrt(x)))``.
 
 Every function is compiled with ``fastmath=False`` and ``error_model="numpy"``
 (division by zero gives inf/NaN instead of raising). numba emits no
-``fmuladd`` intrinsics and LLVM's default fusion mode fuses only those, so no
-``a*b + c`` is contracted into an FMA; ``tests/test_fast.py`` checks the
-generated assembly and compares bits with the NumPy path.
+``fmuladd`` intrinsics nor ``contract`` flags, and LLVM's default fusion mode
+fuses only those, so no ``a*b + c`` is contracted into an FMA: the only fused
+operations are the formula's own ``fma`` calls. ``tests/test_fast.py`` checks
+the generated IR and assembly and compares bits with the NumPy path.
 
 Python number literals in a formula are "weak" in NumPy (NEP 50: ``1.0 + x``
 keeps ``x``'s float32); numba would promote them to float64. :func:`compile_formula`
@@ -37,8 +45,11 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
+
+from . import _ops
 
 __all__ = ["SCALAR_OPS", "compile_formula", "make_kernel"]
 
@@ -63,6 +74,9 @@ scalar_flush = _make_stub("flush")
 scalar_signum = _make_stub("signum")
 scalar_as_float32 = _make_stub("as_float32")
 scalar_as_float64 = _make_stub("as_float64")
+scalar_as_type_of = _make_stub("as_type_of")
+scalar_std_max0 = _make_stub("std_max0")
+scalar_rsqrt_eigen = _make_stub("rsqrt_eigen")
 
 SCALAR_OPS: dict[str, Any] = {
     "sqrt": scalar_sqrt,
@@ -75,6 +89,9 @@ SCALAR_OPS: dict[str, Any] = {
     "signum": scalar_signum,
     "as_float32": scalar_as_float32,
     "as_float64": scalar_as_float64,
+    "as_type_of": scalar_as_type_of,
+    "std_max0": scalar_std_max0,
+    "rsqrt_eigen": scalar_rsqrt_eigen,
 }
 
 
@@ -150,9 +167,6 @@ def _ov_flush(x):
     return impl
 
 
-_TINY32 = float(np.finfo(np.float32).smallest_subnormal)
-
-
 @overload(scalar_signum, jit_options=_JIT)
 def _ov_signum(x):
     cls = _float_class(x)
@@ -177,64 +191,93 @@ def _ov_as_float64(x):
     return lambda x: np.float64(x)
 
 
-@intrinsic
-def _neighbour32(typingctx, x, up):
-    """``np.nextafter(x, +inf if up else -inf)`` for a finite float32 `x`, as branch-free LLVM IR.
+@overload(scalar_as_type_of, jit_options=_JIT)
+def _ov_as_type_of(x, y):
+    _float_class(x)
+    cls = _float_class(y)
+    return lambda x, y: cls(x)
 
-    The float's bits, read as a signed int32, step by +1 when moving away from
-    zero and -1 towards it; zeros step to the smallest subnormal of the
-    direction's sign. For ``x = inf`` moving up the result is a NaN instead of
-    inf: :func:`_fma32` only compares it with a finite value, where both
-    answers compare false. (Written in IR: the same steps in numba code widen
-    to int64 and keep the loop around :func:`_fma32` from vectorizing.)
-    """
-    if x != types.float32 or up != types.boolean:
-        return None
 
-    def codegen(context, builder, signature, args):
-        value, upward = args
-        i32, f32 = ir.IntType(32), ir.FloatType()
-        bits = builder.bitcast(value, i32)
-        non_negative = builder.icmp_signed(">=", bits, ir.Constant(i32, 0))
-        away = builder.icmp_unsigned("==", upward, non_negative)
-        step = builder.select(away, ir.Constant(i32, 1), ir.Constant(i32, -1))
-        stepped = builder.bitcast(builder.add(bits, step), f32)
-        from_zero = builder.select(upward, ir.Constant(f32, _TINY32), ir.Constant(f32, -_TINY32))
-        is_zero = builder.fcmp_ordered("==", value, ir.Constant(f32, 0.0))
-        return builder.select(is_zero, from_zero, stepped)
+@overload(scalar_std_max0, jit_options=_JIT)
+def _ov_std_max0(x):
+    cls = _float_class(x)
+    zero = cls(0.0)
+    return lambda x: zero if x < 0 else x
 
-    return types.float32(types.float32, types.boolean), codegen
+
+_RSQRT_TABLE = _ops._rsqrt_table_values()  # float64 values of the vrsqrtps table, frozen into the code
+_SMALLEST_NORMAL32 = np.float32(np.finfo(np.float32).smallest_normal)
+_MAX32 = np.float32(np.finfo(np.float32).max)
 
 
 @numba.njit(**_JIT)
-def _fma32(a, b, c):
-    """Correctly rounded float32 ``a*b + c``: the algorithm of ``_fparith.fma``, per scalar.
+def _rsqrt_estimate32(x):
+    """``_ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits."""
+    if x >= _SMALLEST_NORMAL32 and x <= _MAX32:
+        bits = np.int64(np.asarray(x).view(np.uint32)[()])
+        e = ((bits >> 23) & 0xFF) - 127
+        parity = e & 1  # e mod 2, also for negative e
+        top = (bits >> 11) & 0xFFF
+        scale = 2.0 ** (-np.float64((e - parity) // 2))
+        return np.float32(_RSQRT_TABLE[parity * 4096 + top] * scale)
+    if abs(x) < _SMALLEST_NORMAL32:
+        return np.float32(math.copysign(math.inf, x))
+    if x == math.inf:
+        return np.float32(0.0)
+    return np.float32(math.nan)
 
-    Written without data-dependent branches (selects only) so that the loop
-    around it vectorizes; the result is that of ``_fparith.fma`` bit for bit.
+
+@overload(scalar_rsqrt_eigen, jit_options=_JIT)
+def _ov_rsqrt_eigen(x):
+    cls = _float_class(x)
+    if cls is np.float64:
+        def impl64(x):
+            x = scalar_flush(x)
+            return scalar_flush(1.0 / scalar_flush(np.sqrt(x)))
+
+        return impl64
+    minus_half, one = np.float32(-0.5), np.float32(1.0)
+
+    def impl32(x):
+        x = scalar_flush(x)
+        y0 = _rsqrt_estimate32(x)
+        # One Newton step, every product and sum rounded (and flushed) on its own:
+        r2 = scalar_flush(x * y0)
+        half = scalar_flush(y0 * minus_half)
+        h = scalar_flush(scalar_flush(r2 * y0) - one)
+        y1 = scalar_flush(scalar_flush(half * h) + y0)
+        return y0 if y1 != y1 else y1  # 0 -> inf, inf -> 0 and NaN keep the estimate
+
+    return impl32
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """IEEE 754 ``fusedMultiplyAdd(a, b, c)``: ``a*b + c`` rounded once, via ``llvm.fma``.
+
+    An IEEE fma has exactly one correct result, so any correct implementation
+    gives the bits of :func:`proxadagrad_ref._fparith.fma`: LLVM lowers the
+    intrinsic to the CPU's ``vfmadd`` where the target has FMA and to a call of
+    the (correctly rounded) C library ``fma``/``fmaf`` otherwise. It is never
+    the contraction ``fmuladd``, which LLVM may split into two roundings.
     """
-    p = np.float64(a) * np.float64(b)  # exact: 24 + 24 bits
-    c64 = np.float64(c)
-    s = p + c64
-    b_virtual = s - p  # TwoSum: s + e == p + c exactly
-    a_virtual = s - b_virtual
-    e = (p - a_virtual) + (c64 - b_virtual)
-    r = np.float32(s)
-    up = e > 0
-    other = _neighbour32(r, up)
-    r64 = np.float64(r)
-    other64 = np.float64(other)
-    on_midpoint = (r64 + other64) * 0.5 == s
-    beyond = (up & (other64 > s)) | ((not up) & (other64 < s))
-    fix = on_midpoint & (e != 0) & beyond & np.isfinite(s)
-    return other if fix else r
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        name = "llvm.fma.f32" if ty == ir.FloatType() else "llvm.fma.f64"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]), name)
+        return builder.call(fn, args)
+
+    return a(a, a, a), codegen
 
 
 @overload(scalar_fma, jit_options=_JIT)
 def _ov_fma(a, b, c):
     if not all(t == types.float32 for t in (a, b, c)):
         raise TypingError(f"scalar fma is implemented for float32 operands, got {(a, b, c)}")
-    return lambda a, b, c: _fma32(a, b, c)
+    return lambda a, b, c: _fma(a, b, c)
 
 
 def _weak_constants(code: pytypes.CodeType, cls: Any) -> pytypes.CodeType:
@@ -263,22 +306,37 @@ def compile_formula(formula: Any, compute: Any) -> Any:
     return numba.njit(inline="always", **_JIT)(fn)
 
 
-def make_kernel(scalar_formula: Any, compute: Any) -> Any:
-    """A parallel loop applying a compiled formula to flat arrays, writing into two outputs.
+def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
+    """Two serial loops applying a compiled formula to flat arrays: ``(into_outputs, in_place)``.
 
-    Each input element and hyper-parameter is converted to `compute` (the
-    profile's compute dtype; a no-op when it is the input dtype) before the
-    formula, and each result is rounded once to the output dtype on the store,
-    as ``Profile.evaluate`` does for whole arrays.
+    ``into_outputs(w, a, g, lr, l1, l2, adaptive, w_out, a_out)`` writes into two
+    other arrays; ``in_place(w, a, g, lr, l1, l2, adaptive)`` writes the results
+    over `w` and `a`. (One loop reading ``w[i]`` and writing ``w_out[i]`` where
+    both are the same memory would also be right, but LLVM's run-time alias
+    check then rejects its vectorized body: 4x slower.) Each input element and
+    hyper-parameter is converted to `compute` (the profile's compute dtype; a
+    no-op when it is the input dtype) before the formula, and each result is
+    rounded once to the output dtype on the store, as ``Profile.evaluate`` does
+    for whole arrays. Both release the GIL: :mod:`proxadagrad_ref._fast` runs
+    them on slices from its own thread pool (no OpenMP runtime, whose spinning
+    workers cost ~16 ms a call on an oversubscribed machine).
     """
     cls = np.dtype(compute).type
 
-    def kernel(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool,
-               w_out: Any, a_out: Any) -> None:  # pragma: no cover - compiled
+    def into_outputs(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool,
+                     w_out: Any, a_out: Any) -> None:  # pragma: no cover - compiled
         lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
-        for i in numba.prange(w.shape[0]):
+        for i in range(w.shape[0]):
             w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
             w_out[i] = w_new
             a_out[i] = a_new
 
-    return numba.njit(parallel=True, **_JIT)(kernel)
+    def in_place(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any,
+                 adaptive: bool) -> None:  # pragma: no cover - compiled
+        lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
+        for i in range(w.shape[0]):
+            w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
+            w[i] = w_new
+            a[i] = a_new
+
+    return numba.njit(nogil=True, **_JIT)(into_outputs), numba.njit(nogil=True, **_JIT)(in_place)

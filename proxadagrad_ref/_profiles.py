@@ -38,12 +38,16 @@ from ._ops import (
     absolute,
     as_float32,
     as_float64,
+    as_type_of,
+    flush,
     fma,
     maximum,
     positive_part,
+    rsqrt_eigen,
     sign,
     signum,
     sqrt,
+    std_max0,
 )
 from ._validation import dtype_name
 
@@ -138,6 +142,75 @@ def mindspore_sparse_formula(
     return w_new, a_new
 
 
+# TensorFlow 2.21 CPU kernels (x86-64 wheel: AVX, no FMA). Sources read: tensorflow/core/kernels/
+# training_ops.cc (ApplyProximalAdagrad and SparseApplyProximalAdagrad functors), the Eigen headers
+# shipped in the wheel (prsqrt<Packet8f>, generic_rsqrt_newton_step, psign, pmax, TensorExecutor's
+# packet/scalar split) and tsl's ScopedFlushDenormal (TF's threads run with flush-to-zero and
+# denormals-are-zero). Confirmed against recorded outputs (conformance_vectors/recorded/tensorflow).
+# Every operation rounds in the parameter dtype and is flushed; inputs are read with DAZ.
+
+
+def tensorflow_packet_formula(
+    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+) -> tuple[Any, Any]:
+    """TensorFlow CPU ``ApplyProximalAdagrad``, Eigen packet path (8 float32 / 4 float64 lanes).
+
+    ``lr * rsqrt(a')`` with Eigen's approximate float32 rsqrt; ``max`` keeps NaN.
+    """
+    w, a, g, lr, l1, l2 = flush(w), flush(a), flush(g), flush(lr), flush(l1), flush(l2)
+    a_new = flush(a + flush(g * g))
+    step = flush(lr * rsqrt_eigen(a_new))
+    prox_v = flush(w - flush(g * step))
+    den = flush(1.0 + flush(l2 * step))
+    if l1 > 0:
+        shrunk = std_max0(flush(absolute(prox_v) - flush(step * l1)))
+        w_new = flush(flush(signum(prox_v) * shrunk) / den)
+    else:
+        w_new = flush(prox_v / den)
+    return w_new, a_new
+
+
+def tensorflow_scalar_formula(
+    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+) -> tuple[Any, Any]:
+    """TensorFlow CPU ``ApplyProximalAdagrad``, Eigen scalar path (the last ``n % lanes`` elements).
+
+    As the packet path, but ``rsqrt`` is ``1 / sqrt`` with two roundings.
+    """
+    w, a, g, lr, l1, l2 = flush(w), flush(a), flush(g), flush(lr), flush(l1), flush(l2)
+    a_new = flush(a + flush(g * g))
+    step = flush(lr * flush(1.0 / flush(sqrt(a_new))))
+    prox_v = flush(w - flush(g * step))
+    den = flush(1.0 + flush(l2 * step))
+    if l1 > 0:
+        shrunk = std_max0(flush(absolute(prox_v) - flush(step * l1)))
+        w_new = flush(flush(signum(prox_v) * shrunk) / den)
+    else:
+        w_new = flush(prox_v / den)
+    return w_new, a_new
+
+
+def tensorflow_column_formula(
+    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+) -> tuple[Any, Any]:
+    """TensorFlow CPU ``SparseApplyProximalAdagrad`` for rows of one element (plain C++ loop).
+
+    ``lr / sqrt(a')``; the denominator ``1.0 + l2*step`` is a C++ double (the
+    literal ``1.0``), so the division happens in double and is rounded back.
+    """
+    w, a, g, lr, l1, l2 = flush(w), flush(a), flush(g), flush(lr), flush(l1), flush(l2)
+    a_new = flush(a + flush(g * g))
+    step = flush(lr / flush(sqrt(a_new)))
+    prox_v = flush(w - flush(step * g))
+    den = flush(1.0 + as_float64(flush(l2 * step)))
+    if l1 > 0:
+        numerator = flush(signum(prox_v) * std_max0(flush(absolute(prox_v) - flush(step * l1))))
+    else:
+        numerator = prox_v
+    w_new = flush(as_type_of(flush(as_float64(numerator) / den), w))
+    return w_new, a_new
+
+
 @dataclass(frozen=True)
 class Profile:
     """What one numerics profile supports and which formula computes it.
@@ -167,6 +240,13 @@ class Profile:
         SIMD block width that decides which elements form the tail.
     sparse_dtypes : tuple of str or None
         Parameter dtypes of the sparse kernel, when they differ from `dtypes`.
+    blocks : tuple of (str, int) pairs
+        SIMD width per parameter dtype, where it differs from `tail_block`.
+    sparse_tail : callable or None
+        Formula for the last ``inner % block`` elements of each touched row
+        (``inner`` = elements per row) in the sparse kernel.
+    sparse_column : callable or None
+        Formula of the sparse kernel when rows have a single element.
 
     """
 
@@ -179,6 +259,13 @@ class Profile:
     tail: Formula | None = None
     tail_block: int = 1
     sparse_dtypes: tuple[str, ...] | None = None
+    blocks: tuple[tuple[str, int], ...] = ()
+    sparse_tail: Formula | None = None
+    sparse_column: Formula | None = None
+
+    def block(self, dtype_name: str) -> int:
+        """SIMD width deciding which elements take the scalar tail, for parameters of `dtype_name`."""
+        return dict(self.blocks).get(dtype_name, self.tail_block)
 
     def evaluate(
         self,
@@ -231,6 +318,18 @@ PROFILES: dict[str, Profile] = {
         tail=mindspore_tail_formula,
         tail_block=4,
         sparse_dtypes=("float32",),
+    ),
+    "tensorflow": Profile(
+        "tensorflow",
+        tensorflow_packet_formula,
+        tensorflow_packet_formula,
+        ("float32", "float64"),
+        ("adaptive",),
+        False,
+        tail=tensorflow_scalar_formula,
+        blocks=(("float32", 8), ("float64", 4)),
+        sparse_tail=tensorflow_scalar_formula,
+        sparse_column=tensorflow_column_formula,
     ),
 }
 

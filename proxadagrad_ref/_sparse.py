@@ -29,6 +29,7 @@ import numpy as np
 from . import _fast
 from ._compat import array_namespace, device, scatter_rows
 from ._dense import prepare_step
+from ._profiles import Profile
 from ._validation import check_like_var, check_non_negative, dtype_name
 
 __all__ = ["RowTensor", "sparse_apply_proximal_adagrad"]
@@ -255,21 +256,50 @@ def sparse_apply_proximal_adagrad(
     if duplicates == "sequential":
         for rank, width in enumerate(groups.widths):
             g = xp.take(rows, groups.position(xp, rank), axis=0)
-            w_r, a_r = profile.evaluate(
-                profile.sparse, xp, w[:width, ...], a[:width, ...], g, lr_, l1_, l2_, prox_step=prox_step
-            )
+            w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, (lr_, l1_, l2_), prox_step)
             w[:width, ...] = w_r
             a[:width, ...] = a_r
     else:
         g = _sum_duplicates(xp, rows, groups, float64=profile.widen)
-        # w and a are gathered copies: NumPy engines update them in place, blockwise.
-        w, a = _fast.evaluate(
-            profile, profile.sparse, xp, w, a, g, lr_, l1_, l2_, prox_step=prox_step,
-            out=(w, a) if isinstance(w, np.ndarray) else None,
-        )
+        w, a = _update_rows(profile, xp, w, a, g, (lr_, l1_, l2_), prox_step)
     var_new = scatter_rows(xp, var, touched, w, inplace=inplace)
     accum_new = scatter_rows(xp, accum, touched, a, inplace=inplace)
     return var_new, accum_new
+
+
+def _update_rows(
+    profile: Profile, xp: Namespace, w: Array, a: Array, g: Array, hyper: tuple[Array, Array, Array],
+    prox_step: str,
+) -> tuple[Array, Array]:
+    """Apply the profile's sparse kernel to gathered rows ``(k, ...)``.
+
+    A kernel may treat rows of one element, or the last ``inner % block``
+    elements of each row, with other arithmetic (TensorFlow's plain C++ loop and
+    Eigen's scalar tail); the profile says which formula applies where.
+    """
+    inner = 1
+    for d in w.shape[1:]:
+        inner *= int(d)
+    if profile.sparse_column is not None and inner == 1:
+        return profile.evaluate(profile.sparse_column, xp, w, a, g, *hyper, prox_step=prox_step)
+    head = inner - inner % profile.block(dtype_name(xp, w.dtype))
+    if profile.sparse_tail is None or head == inner:
+        # w and a are gathered copies: NumPy engines update them in place, blockwise.
+        return _fast.evaluate(
+            profile, profile.sparse, xp, w, a, g, *hyper, prox_step=prox_step,
+            out=(w, a) if isinstance(w, np.ndarray) else None,
+        )
+    k = w.shape[0]
+    w2, a2, g2 = (xp.reshape(x, (k, inner)) for x in (w, a, g))
+    w_head, a_head = profile.evaluate(
+        profile.sparse, xp, w2[:, :head], a2[:, :head], g2[:, :head], *hyper, prox_step=prox_step
+    )
+    w_tail, a_tail = profile.evaluate(
+        profile.sparse_tail, xp, w2[:, head:], a2[:, head:], g2[:, head:], *hyper, prox_step=prox_step
+    )
+    w_new = xp.reshape(xp.concat([w_head, w_tail], axis=1), w.shape)
+    a_new = xp.reshape(xp.concat([a_head, a_tail], axis=1), a.shape)
+    return w_new, a_new
 
 
 def _sum_duplicates(xp: Namespace, rows: Array, groups: _Groups, *, float64: bool) -> Array:

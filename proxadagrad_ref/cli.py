@@ -5,7 +5,9 @@
 ``generate``    write a conformance-vector suite (``--out DIR --suite NAME``);
 ``verify``      check the engine, a Python callable (``--candidate MODULE:FUNC``)
                 or a harness's results folder (``--results DIR``) against a suite;
-``crosscheck``  run an installed framework (TensorFlow, MindSpore) against a suite.
+``crosscheck``  run an installed framework (TensorFlow, MindSpore) against a suite;
+``explain``     trace one element's update through every profile: each intermediate value
+                as decimal and bits, and where two profiles first differ.
 """
 
 from __future__ import annotations
@@ -62,7 +64,11 @@ def _progress(done: int, total: int, case_id: str) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from .vectors.generator import generate
 
-    summary = generate(args.out, args.suite, progress=_progress)
+    try:
+        summary = generate(args.out, args.suite, progress=_progress)
+    except OSError as exc:  # unwritable or impossible --out: a message, not a traceback
+        print(f"proxadagrad-ref generate: cannot write {args.out!r}: {exc}", file=sys.stderr)
+        return 2
     parts = ", ".join(f"{k} {v}" for k, v in sorted(summary["by_op_profile"].items()))
     print(
         f"wrote suite {summary['suite']!r} to {summary['out']}: {summary['cases']} cases, "
@@ -91,7 +97,7 @@ def _verify(args: argparse.Namespace) -> int:
     from .vectors.verifier import verify
 
     try:
-        candidate = load_candidate(args.candidate) if args.candidate else None
+        candidate = load_candidate(args.candidate, args.op) if args.candidate else None
         report = verify(
             args.dir,
             candidate=candidate,
@@ -99,6 +105,7 @@ def _verify(args: argparse.Namespace) -> int:
             op=args.op,
             prox_step=args.prox_step,
             profile=args.profile,
+            dtype=args.dtype,
             strict=True if args.strict else None,
         )
     except (FormatError, ValueError) as exc:
@@ -122,6 +129,37 @@ def _crosscheck(args: argparse.Namespace) -> int:
     return _finish(report, args)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from .explain import explain_case, explain_element, format_text, to_json
+    from .vectors.format import FormatError
+
+    given = {k: getattr(args, k) for k in ("var", "accum", "grad", "lr", "l1", "l2", "dtype")}
+    try:
+        if args.case is not None:
+            extra = [k for k, v in given.items() if v is not None]
+            if extra:
+                raise ValueError(f"--case takes its values from the case; drop --{', --'.join(extra)}")
+            if args.index is None:
+                raise ValueError("--case needs --index K (the element to explain)")
+            report = explain_case(args.case, args.index)
+        else:
+            if args.index is not None:
+                raise ValueError("--index only applies with --case")
+            missing = [k for k in ("var", "accum", "grad", "lr") if given[k] is None]
+            if missing:
+                raise ValueError(
+                    f"give --{', --'.join(missing)} (and optionally --l1, --l2, --dtype), "
+                    "or --case DIR/ID --index K"
+                )
+            values = {k: v for k, v in given.items() if v is not None}
+            report = explain_element(**values)
+    except (FormatError, ValueError, TypeError) as exc:
+        print(f"proxadagrad-ref explain: {exc}", file=sys.stderr)
+        return 2
+    print(to_json(report) if args.format == "json" else format_text(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``proxadagrad-ref`` argument parser."""
     parser = argparse.ArgumentParser(prog="proxadagrad-ref", description=__doc__)
@@ -141,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("dir", help="suite folder (with manifest.json)")
     who = ver.add_mutually_exclusive_group()
     who.add_argument(
-        "--candidate", metavar="MODULE:FUNC", help="Python callable (or object with dense/sparse)"
+        "--candidate",
+        metavar="MODULE:FUNC",
+        help="Python kernel (dense, or sparse if 'sparse' is in its name), optimizer factory with "
+        "ProximalAdagrad's signature (a class, 'optim' in its name, or --op optimizer), or an object "
+        "with dense/sparse/optimizer attributes",
     )
     who.add_argument("--results", metavar="RESULTS_DIR", help="outputs written by a harness, same format")
     ver.add_argument("--strict", action="store_true", help="compare every case bit for bit (EXACT)")
@@ -155,8 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--report", metavar="FILE", help="write a JSON report")
     ver.add_argument("--prox-step", choices=("adaptive", "fixed"))
     ver.add_argument("--profile", choices=("exact", "mindspore", "tensorflow"))
+    ver.add_argument("--dtype", choices=("float16", "float32", "float64", "bfloat16"))
     ver.set_defaults(run=_verify)
     crx.set_defaults(run=_crosscheck)
+
+    exp = commands.add_parser("explain", help="trace one element's update through every profile")
+    for name, meaning in (
+        ("var", "parameter w"),
+        ("accum", "accumulator a (>= 0)"),
+        ("grad", "gradient g"),
+        ("lr", "learning rate"),
+        ("l1", "l1 strength (default 0)"),
+        ("l2", "l2 strength (default 0)"),
+    ):
+        exp.add_argument(f"--{name}", metavar="X", help=f"{meaning}: decimal or hex float")
+    exp.add_argument(
+        "--dtype", choices=("float16", "float32", "float64"), help="parameter dtype (default float32)"
+    )
+    exp.add_argument("--case", metavar="DIR/ID", help="take the element from a vector case")
+    exp.add_argument("--index", type=int, metavar="K", help="flat index of the element in the case")
+    exp.add_argument("--format", choices=("text", "json"), default="text")
+    exp.set_defaults(run=_explain)
     return parser
 
 

@@ -8,9 +8,10 @@ Two families, as in MindSpore:
   ``python/mindspore/nn/learning_rate_schedule.py``. With ``emulate=None`` the
   formula is evaluated in float64; with ``emulate="mindspore"`` every operation
   is rounded to float32, in MindSpore's operation order (the step is cast to
-  float32; Python-float attributes become float32 scalars; ``pow`` and ``cos``
-  are evaluated in float64 and rounded once -- an assumption about the CPU
-  kernels' ``powf`` / ``cosf``).
+  float32; Python-float attributes become float32 scalars; ``pow`` and ``sin``
+  are evaluated in float64 and rounded once). Every schedule's float32 values
+  for steps 0..11 equal MindSpore 2.10's recorded ones bit for bit
+  (``conformance_vectors/recorded/mindspore``, ``docs/recorded-mindspore.md``).
 * **List builders** (:func:`piecewise_constant_lr`, :func:`exponential_decay_lr`,
   ...) return a Python list with one rate per step, to pass as an optimizer's
   ``learning_rate``. They follow ``python/mindspore/nn/dynamic_lr.py`` in
@@ -145,7 +146,7 @@ class ExponentialDecayLR(_DecaySchedule):
 
     Examples
     --------
-    >>> ExponentialDecayLR(0.1, 0.9, 4, emulate="mindspore")(2)  # MindSpore docs: 0.09486833 (open)
+    >>> ExponentialDecayLR(0.1, 0.9, 4, emulate="mindspore")(2)  # MindSpore 2.10 too (its docs: 0.09486833)
     0.09486832469701767
 
     """
@@ -198,7 +199,10 @@ class InverseDecayLR(_DecaySchedule):
         p = r(r(step) / self.decay_steps)
         if self.is_stair:
             p = float(math.floor(p))
-        return r(r(self.learning_rate) / r(1.0 + r(r(self.decay_rate) * p)))
+        denominator = r(1.0 + r(r(self.decay_rate) * p))
+        if self.emulate == "mindspore":  # scalar / tensor: reciprocal, then times lr (recorded, 2.10)
+            return r(r(1.0 / denominator) * r(self.learning_rate))
+        return r(r(self.learning_rate) / denominator)
 
 
 class CosineDecayLR(LearningRateSchedule):
@@ -223,8 +227,11 @@ class CosineDecayLR(LearningRateSchedule):
     def rate(self, step: int) -> float:  # noqa: D102 - documented in the class
         r = self._round()
         p = r(min(step, self.decay_steps))
-        angle = r(r(r(math.pi) * p) / self.decay_steps)
-        return r(r(self.min_lr) + r(r(self.delta) * r(1.0 + r(math.cos(angle)))))
+        if self.emulate == "mindspore":  # MindSpore: sin(pi * (p / decay_steps + 0.5)) (recorded, 2.10)
+            wave = r(math.sin(r(r(math.pi) * r(r(p / self.decay_steps) + 0.5))))
+        else:
+            wave = math.cos(math.pi * p / self.decay_steps)
+        return r(r(self.min_lr) + r(r(self.delta) * r(1.0 + wave)))
 
 
 class PolynomialDecayLR(LearningRateSchedule):

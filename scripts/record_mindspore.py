@@ -1,26 +1,49 @@
-"""Record MindSpore Proximal Adagrad reference data (kernels and optimizer trajectories).
+"""Record MindSpore Proximal Adagrad reference data (kernels, optimizer trajectories, behaviour notes).
 
-Run inside a virtual environment with MindSpore (CPU wheel) installed::
+Two steps, two environments (MindSpore 2.x needs NumPy 1.x; the project uses NumPy 2)::
 
-    python scripts/record_mindspore.py --out recorded/mindspore
+    /tmp/venv-ms/bin/python scripts/record_mindspore.py --out /tmp/ms_raw
+    /tmp/venv-dev/bin/python scripts/record_mindspore.py --import-from /tmp/ms_raw \
+        --dest conformance_vectors/recorded/mindspore
 
-Writes one ``.npz`` per case (plain numeric arrays only), ``cases.json`` (what
-each case is and how to replay it) and ``provenance.json`` (versions, CPU,
-date, seed, execution mode, ops called) into the output folder.
+The first (needs MindSpore, CPU wheel) writes into ``--out``:
 
-Array naming inside the ``.npz`` files
---------------------------------------
-Kernel cases: ``var0``, ``accum0``, ``grad``, ``lr``, ``l1``, ``l2``
-(0-d arrays), ``indices`` (sparse cases), ``var1``, ``accum1`` (outputs).
+``kernels/``
+    one ``.npz`` per kernel case with the arrays ``var``, ``accum``, ``grad``,
+    ``indices`` (sparse), 0-d ``lr``, ``l1``, ``l2`` and MindSpore's outputs
+    ``var_out``, ``accum_out``, plus ``provenance.json`` whose ``"cases"``
+    describes each file: the layout ``import_npz_folder`` reads.
+``trajectories/``
+    ``nn.ProximalAdagrad`` runs, one record per case (see below).
+``behaviour/``
+    calls whose result documents a MindSpore behaviour that the project
+    refuses on purpose (out-of-range sparse indices, which MindSpore drops
+    silently); the same record form, never converted to vectors.
+``provenance.json``, ``cases.json``
+    versions, CPU model and flags, date, seed, execution mode, ops called;
+    an index of every case.
 
-Optimizer cases (``P`` = parameter position in the optimizer's own order,
-i.e. after ``order_params``; names are listed in ``cases.json``):
+The second step (needs only this project) turns ``kernels/`` into a vector
+suite and copies the checksummed records and the provenance to ``--dest``.
+
+Records (trajectories and behaviour notes)
+------------------------------------------
+A record folder holds ``manifest.json`` (``{"format":
+"proxadagrad-recorded-records", "format_version": 1, "records": [{"name",
+"file", "sha256"}]}``), and per record ``<name>.json`` (the configuration,
+``"arrays": {key: {"dtype", "shape", "offset", "nbytes"}}`` and ``"payload":
+{"file", "nbytes", "sha256"}``) plus ``<name>.bin`` (the arrays, raw
+little-endian, each at an 8-byte aligned offset). JSON is canonical (sorted
+keys, no spaces, no NaN literals). No pickle anywhere.
+
+Trajectory array keys (``P`` = parameter position in the optimizer's own
+order, i.e. after ``order_params``; names are in ``param_order``):
 ``init_P``, ``accum0_P``, ``grad_S_P`` (raw gradient passed to the optimizer
 at step ``S``), ``var_S_P`` and ``accum_S_P`` (values after step ``S``), and
-``lr_S_P`` (float32 learning rate the optimizer's schedule yields for step
-``S``, evaluated by calling the schedule cell on the step; for fixed learning
-rates it is the stored float32 value).  Sparse-gradient cases store
-``grad_values_S_P`` and ``grad_indices_S_P`` instead of ``grad_S_P``.
+``lr_S_P`` (float32 learning rate the schedule cell yields for step ``S``,
+evaluated separately; for fixed rates the stored float32 value). The sparse
+net case stores ``indices_S`` (its gradient rows are ``2 * table[idx]`` per
+occurrence).
 
 The CPU kernel thread count is fixed (``--threads``, default 1) because the
 dense kernel's multithreaded split changes between calls while it auto-tunes
@@ -31,16 +54,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import mindspore as ms
 import numpy as np
-from mindspore import Parameter, Tensor, nn, ops
+
+try:  # only the recording step needs MindSpore; --import-from runs without it
+    import mindspore as ms
+    from mindspore import Parameter, Tensor, nn, ops
+except ImportError:  # pragma: no cover - depends on the environment
+    ms = None
+    Parameter = Tensor = nn = ops = None  # type: ignore[assignment]
 
 F32 = np.float32
 OPS_CALLED: set[str] = set()
@@ -70,6 +100,12 @@ def host(t: Tensor) -> np.ndarray:
     return np.array(t.asnumpy(), copy=True)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first two lines with words of an exception's message (at most 300 characters)."""
+    lines = [line.strip(" -") for line in str(exc).splitlines() if any(c.isalpha() for c in line)]
+    return " ".join(lines[:2])[:300]
+
+
 def cpu_info() -> dict[str, str]:
     """Return the CPU model name and flags from ``/proc/cpuinfo``.
 
@@ -93,8 +129,62 @@ def cpu_info() -> dict[str, str]:
     return info
 
 
+RECORDS_FORMAT = "proxadagrad-recorded-records"
+_LE = {"float16": "<f2", "float32": "<f4", "float64": "<f8", "int32": "<i4", "int64": "<i8"}
+
+
+def canonical_json(obj) -> bytes:
+    """UTF-8 JSON with sorted keys, no spaces, no NaN literals and a trailing newline."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def write_record(folder: Path, name: str, config: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """Write ``<name>.json`` + ``<name>.bin`` (raw little-endian, 8-byte aligned) into `folder`.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Record folder.
+    name : str
+        Record name (file stem).
+    config : dict
+        JSON-serialisable configuration (no NaN/inf floats).
+    arrays : dict of numpy.ndarray
+        Arrays of dtype float16/32/64 or int32/64.
+
+    Returns
+    -------
+    dict
+        The manifest entry ``{"name", "file", "sha256"}``.
+    """
+    chunks: list[bytes] = []
+    refs: dict[str, dict] = {}
+    offset = 0
+    for key in sorted(arrays):
+        arr = np.asarray(arrays[key])
+        if arr.dtype.name not in _LE:
+            raise TypeError(f"array {key!r} of record {name!r} has dtype {arr.dtype}")
+        data = np.ascontiguousarray(arr, dtype=_LE[arr.dtype.name]).tobytes()
+        refs[key] = {"dtype": arr.dtype.name, "shape": list(arr.shape), "offset": offset, "nbytes": len(data)}
+        data += b"\0" * ((-len(data)) % 8)
+        chunks.append(data)
+        offset += len(data)
+    blob = b"".join(chunks)
+    meta = {
+        **config,
+        "name": name,
+        "arrays": refs,
+        "payload": {"file": f"{name}.bin", "nbytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
+    }
+    text = canonical_json(meta)
+    (folder / f"{name}.bin").write_bytes(blob)
+    (folder / f"{name}.json").write_bytes(text)
+    return {"name": name, "file": f"{name}.json", "sha256": hashlib.sha256(text).hexdigest()}
+
+
 class Recorder:
-    """Collect cases and write them to an output folder.
+    """Collect cases and write them to the output folder's ``kernels/``, ``trajectories/``, ``behaviour/``.
 
     Parameters
     ----------
@@ -102,13 +192,18 @@ class Recorder:
         Output folder (created if missing).
     """
 
+    SECTIONS = ("kernels", "trajectories", "behaviour")
+
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.out.mkdir(parents=True, exist_ok=True)
+        for section in self.SECTIONS:
+            (self.out / section).mkdir(parents=True, exist_ok=True)
         self.cases: list[dict] = []
+        self.kernel_cases: dict[str, dict] = {}
+        self.entries: dict[str, list[dict]] = {"trajectories": [], "behaviour": []}
 
-    def add(self, name: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
-        """Save one case.
+    def add_kernel(self, name: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Save one kernel case as ``kernels/<name>.npz`` (the layout ``import_npz_folder`` reads).
 
         Parameters
         ----------
@@ -117,23 +212,48 @@ class Recorder:
         config : dict
             JSON-serialisable description of the case.
         arrays : dict of numpy.ndarray
-            Arrays to store (no object arrays).
+            ``var``, ``accum``, ``grad``, [``indices``], ``lr``, ``l1``, ``l2``,
+            ``var_out``, ``accum_out``.
         """
         clean = {k: np.asarray(v) for k, v in arrays.items()}
         for key, value in clean.items():
             if value.dtype == object:
                 raise TypeError(f"object array {key!r} in case {name!r}")
-        np.savez(self.out / f"{name}.npz", **clean)
-        self.cases.append({"name": name, "file": f"{name}.npz", **config})
+        np.savez(self.out / "kernels" / f"{name}.npz", **clean)
+        self.kernel_cases[name] = config
+        self.cases.append({"name": name, "file": f"kernels/{name}.npz", **config})
+
+    def add_record(self, section: str, name: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Save one trajectory or behaviour note as a checksummed record.
+
+        Parameters
+        ----------
+        section : {"trajectories", "behaviour"}
+            Destination sub-folder.
+        name : str
+            Record name.
+        config : dict
+            JSON-serialisable description.
+        arrays : dict of numpy.ndarray
+            Arrays to store.
+        """
+        entry = write_record(self.out / section, name, config, arrays)
+        self.entries[section].append(entry)
+        self.cases.append({"name": name, "file": f"{section}/{entry['file']}", **config})
 
     def finish(self, provenance: dict) -> None:
-        """Write ``cases.json`` and ``provenance.json``.
+        """Write the manifests, ``cases.json`` and the provenance files.
 
         Parameters
         ----------
         provenance : dict
             Provenance record.
         """
+        for section, entries in self.entries.items():
+            manifest = {"format": RECORDS_FORMAT, "format_version": 1, "records": entries}
+            (self.out / section / "manifest.json").write_bytes(canonical_json(manifest))
+        kernel_prov = {**provenance, "cases": self.kernel_cases}
+        (self.out / "kernels" / "provenance.json").write_text(json.dumps(kernel_prov, indent=1))
         (self.out / "cases.json").write_text(json.dumps(self.cases, indent=1))
         (self.out / "provenance.json").write_text(json.dumps(provenance, indent=1))
 
@@ -152,7 +272,11 @@ def random_dense(rng: np.random.Generator, n: int, dtype, special: bool) -> tupl
 
     Gradients span many magnitudes (float32: 1e-30..1e10, float16:
     1e-7..1e4) with random signs and some zeros; accumulators lie in
-    [0, 10); ``special`` replaces 30 % of the entries by special values.
+    [0, 10); ``special`` replaces 30 % of the entries by special values:
+    ``var`` and ``grad`` draw from the whole pool (signed zeros, subnormals,
+    infinities, NaN, huge values), the accumulator only from its
+    non-negative part (0, -0.0, positive subnormals, +inf, huge): a negative
+    or NaN accumulator is an input the project refuses or does not define.
 
     Parameters
     ----------
@@ -182,9 +306,10 @@ def random_dense(rng: np.random.Generator, n: int, dtype, special: bool) -> tupl
             pool = np.array(
                 [0.0, -0.0, np.inf, -np.inf, np.nan, 6e-8, -6e-8, 1e-5, 65504.0, -65504.0, 1e-3, 1.0]
             )
-        for arr in (grad, var, acc):
+        acc_pool = pool[~(np.isnan(pool) | (pool < 0))]
+        for arr, choices in ((grad, pool), (var, pool), (acc, acc_pool)):
             mask = rng.random(n) < 0.3
-            arr[mask] = rng.choice(pool, int(mask.sum()))
+            arr[mask] = rng.choice(choices, int(mask.sum()))
     with np.errstate(over="ignore"):
         return var.astype(dtype), acc.astype(dtype), grad.astype(dtype)
 
@@ -259,7 +384,7 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
                     s = [dtype(lr), dtype(l1), dtype(l2)]
                     var1, acc1 = run_dense(var0, acc0, *s, grad)
                     name = f"kernel_dense_{tag}_{'special' if special else 'random'}_h{h}_n{n}"
-                    rec.add(
+                    rec.add_kernel(
                         name,
                         {
                             "kind": "kernel_dense",
@@ -272,14 +397,14 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
                             "special_values": special,
                         },
                         {
-                            "var0": var0,
-                            "accum0": acc0,
+                            "var": var0,
+                            "accum": acc0,
                             "grad": grad,
                             "lr": s[0],
                             "l1": s[1],
                             "l2": s[2],
-                            "var1": var1,
-                            "accum1": acc1,
+                            "var_out": var1,
+                            "accum_out": acc1,
                         },
                     )
     rows, cols = 64, 9
@@ -288,7 +413,11 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
         ("unique_unsorted", lambda: rng.choice(rows, 20, replace=False), np.int32),
         ("duplicates", lambda: rng.integers(0, 8, 120), np.int32),
         ("duplicates_int64", lambda: rng.integers(0, rows, 150), np.int64),
-        ("out_of_range_dropped", lambda: rng.integers(-3, rows + 3, 60), np.int32),
+        (  # at least -1, rows and rows + 2 among them
+            "out_of_range_dropped",
+            lambda: rng.permutation(np.concatenate([rng.integers(-3, rows + 3, 57), [-1, rows, rows + 2]])),
+            np.int32,
+        ),
     ]
     for special in (False, True):
         for h, (lr, l1, l2) in enumerate(hypers):
@@ -300,31 +429,40 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
                 grad = grad.reshape(idx.size, cols)
                 s = [F32(lr), F32(l1), F32(l2)]
                 var1, acc1 = run_fused(var0, acc0, *s, grad, idx)
-                rec.add(
-                    f"kernel_fused_sparse_{kname}_{'special' if special else 'random'}_h{h}",
-                    {
-                        "kind": "kernel_fused_sparse",
-                        "op": "mindspore.ops.FusedSparseProximalAdagrad",
-                        "dtype": "fp32",
-                        "indices_dtype": np.dtype(itype).name,
-                        "shape": [rows, cols],
-                        "lr": float(s[0]),
-                        "l1": float(s[1]),
-                        "l2": float(s[2]),
-                        "special_values": special,
-                    },
-                    {
-                        "var0": var0,
-                        "accum0": acc0,
-                        "grad": grad,
-                        "indices": idx,
-                        "lr": s[0],
-                        "l1": s[1],
-                        "l2": s[2],
-                        "var1": var1,
-                        "accum1": acc1,
-                    },
-                )
+                name = f"kernel_fused_sparse_{kname}_{'special' if special else 'random'}_h{h}"
+                config = {
+                    "kind": "kernel_fused_sparse",
+                    "op": "mindspore.ops.FusedSparseProximalAdagrad",
+                    "dtype": "fp32",
+                    "indices_dtype": np.dtype(itype).name,
+                    "shape": [rows, cols],
+                    "lr": float(s[0]),
+                    "l1": float(s[1]),
+                    "l2": float(s[2]),
+                    "special_values": special,
+                }
+                arrays = {
+                    "var": var0,
+                    "accum": acc0,
+                    "grad": grad,
+                    "indices": idx,
+                    "lr": s[0],
+                    "l1": s[1],
+                    "l2": s[2],
+                    "var_out": var1,
+                    "accum_out": acc1,
+                }
+                outside = (idx < 0) | (idx >= rows)
+                if outside.any():  # the project refuses these indices: a behaviour note, not a vector
+                    config.update(
+                        kind="behaviour_out_of_range_indices",
+                        behaviour="MindSpore skips every index outside [0, rows) without an error; "
+                        "the other occurrences are applied as usual",
+                        out_of_range_count=int(outside.sum()),
+                    )
+                    rec.add_record("behaviour", name, config, arrays)
+                else:
+                    rec.add_kernel(name, config, arrays)
 
 
 # ---------------------------------------------------------------------------
@@ -333,30 +471,30 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
 
 PARAM_SPECS = [("w", (3, 5)), ("beta_b", (7,)), ("gamma_c", (4,)), ("v", (2, 3))]
 
-SCHEDULES: dict[str, tuple[type, dict]] = {
+SCHEDULES: dict[str, tuple[str, dict]] = {  # case tag -> (mindspore.nn class name, kwargs)
     "ExponentialDecayLR": (
-        nn.ExponentialDecayLR,
+        "ExponentialDecayLR",
         {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 2, "is_stair": False},
     ),
     "ExponentialDecayLR_stair": (
-        nn.ExponentialDecayLR,
+        "ExponentialDecayLR",
         {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 2, "is_stair": True},
     ),
     "NaturalExpDecayLR": (
-        nn.NaturalExpDecayLR,
+        "NaturalExpDecayLR",
         {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 2, "is_stair": False},
     ),
     "NaturalExpDecayLR_stair": (
-        nn.NaturalExpDecayLR,
+        "NaturalExpDecayLR",
         {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 2, "is_stair": True},
     ),
     "InverseDecayLR": (
-        nn.InverseDecayLR,
+        "InverseDecayLR",
         {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 2, "is_stair": False},
     ),
-    "CosineDecayLR": (nn.CosineDecayLR, {"min_lr": 0.01, "max_lr": 0.1, "decay_steps": 4}),
+    "CosineDecayLR": ("CosineDecayLR", {"min_lr": 0.01, "max_lr": 0.1, "decay_steps": 4}),
     "PolynomialDecayLR": (
-        nn.PolynomialDecayLR,
+        "PolynomialDecayLR",
         {
             "learning_rate": 0.1,
             "end_learning_rate": 0.01,
@@ -366,7 +504,7 @@ SCHEDULES: dict[str, tuple[type, dict]] = {
         },
     ),
     "PolynomialDecayLR_update": (
-        nn.PolynomialDecayLR,
+        "PolynomialDecayLR",
         {
             "learning_rate": 0.1,
             "end_learning_rate": 0.01,
@@ -375,16 +513,47 @@ SCHEDULES: dict[str, tuple[type, dict]] = {
             "update_decay_steps": True,
         },
     ),
-    "WarmUpLR": (nn.WarmUpLR, {"learning_rate": 0.1, "warmup_steps": 3}),
+    "WarmUpLR": ("WarmUpLR", {"learning_rate": 0.1, "warmup_steps": 3}),
 }
 
 
-class StepWeightDecay(nn.Cell):
-    """Dynamic weight decay ``0.01 * float32(step) + 0.001`` (float32)."""
+# The examples of MindSpore's schedule docstrings (values checked by tests/test_schedules.py).
+DOC_SCHEDULES: dict[str, tuple[str, dict]] = {
+    "doc_ExponentialDecayLR": (
+        "ExponentialDecayLR",
+        {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 4},
+    ),
+    "doc_NaturalExpDecayLR": (
+        "NaturalExpDecayLR",
+        {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 4, "is_stair": True},
+    ),
+    "doc_InverseDecayLR": (
+        "InverseDecayLR",
+        {"learning_rate": 0.1, "decay_rate": 0.9, "decay_steps": 4, "is_stair": True},
+    ),
+    "doc_CosineDecayLR": ("CosineDecayLR", {"min_lr": 0.01, "max_lr": 0.1, "decay_steps": 4}),
+    "doc_PolynomialDecayLR": (
+        "PolynomialDecayLR",
+        {"learning_rate": 0.1, "end_learning_rate": 0.01, "decay_steps": 4, "power": 0.5},
+    ),
+    "doc_WarmUpLR": ("WarmUpLR", {"learning_rate": 0.1, "warmup_steps": 2}),
+}
 
-    def construct(self, global_step):
-        """Return the weight decay for ``global_step``."""
-        return ops.cast(global_step, ms.float32).reshape(()) * 0.01 + 0.001
+
+def schedule(tag: str, table: dict[str, tuple[str, dict]] = SCHEDULES):
+    """Build the MindSpore schedule cell of `tag`."""
+    cls, kw = table[tag]
+    return getattr(nn, cls)(**kw)
+
+
+def step_weight_decay():
+    """A Cell giving the dynamic weight decay ``0.01 * float32(step) + 0.001`` (float32)."""
+
+    class StepWeightDecay(nn.Cell):
+        def construct(self, global_step):
+            return ops.cast(global_step, ms.float32).reshape(()) * 0.01 + 0.001
+
+    return StepWeightDecay()
 
 
 def lr_value(spec, step: int) -> np.ndarray:
@@ -406,8 +575,7 @@ def lr_value(spec, step: int) -> np.ndarray:
         return np.asarray(F32(spec))
     if isinstance(spec, list):
         return np.asarray(F32(spec[step]) if step < len(spec) else F32(np.nan))
-    cls, kw = SCHEDULES[spec[0]]
-    out = cls(**kw)(Tensor(np.array([step], np.int32)))
+    out = schedule(spec[0])(Tensor(np.array([step], np.int32)))
     return np.asarray(host(out).reshape(()), F32)
 
 
@@ -427,8 +595,7 @@ def build_lr(spec):
     if isinstance(spec, tuple) and spec[0] == "tensor":
         return Tensor(np.asarray(spec[1], F32))
     if isinstance(spec, tuple):
-        cls, kw = SCHEDULES[spec[0]]
-        return cls(**kw)
+        return schedule(spec[0])
     return spec
 
 
@@ -451,7 +618,7 @@ def spec_json(spec):
         return {"type": "list", "values": spec}
     if spec[0] == "tensor":
         return {"type": "tensor_1d", "values": list(spec[1])}
-    return {"type": "schedule", "class": SCHEDULES[spec[0]][0].__name__, "kwargs": SCHEDULES[spec[0]][1]}
+    return {"type": "schedule", "class": SCHEDULES[spec[0]][0], "kwargs": SCHEDULES[spec[0]][1]}
 
 
 def record_trajectory(rec: Recorder, rng: np.random.Generator, name: str, cfg: dict, steps: int = 6) -> None:
@@ -474,9 +641,10 @@ def record_trajectory(rec: Recorder, rng: np.random.Generator, name: str, cfg: d
         Number of optimizer steps.
     """
     dtype = np.dtype(cfg.get("dtype", "float32")).type
-    params = {n: Parameter(Tensor(rng.standard_normal(s).astype(dtype)), name=n) for n, s in PARAM_SPECS}
+    specs = cfg.get("param_specs", PARAM_SPECS)
+    params = {n: Parameter(Tensor(rng.standard_normal(s).astype(dtype)), name=n) for n, s in specs}
     wd = cfg.get("weight_decay", 0.0)
-    wd_obj = StepWeightDecay() if wd == "StepWeightDecay" else wd
+    wd_obj = step_weight_decay() if wd == "StepWeightDecay" else wd
     if "groups" in cfg:
         groups = []
         for g in cfg["groups"]:
@@ -485,6 +653,8 @@ def record_trajectory(rec: Recorder, rng: np.random.Generator, name: str, cfg: d
                 d["lr"] = build_lr(g["lr"])
             if "weight_decay" in g:
                 d["weight_decay"] = g["weight_decay"]
+            if "grad_centralization" in g:
+                d["grad_centralization"] = g["grad_centralization"]
             groups.append(d)
         if "order" in cfg:
             groups.append({"order_params": [params[n] for n in cfg["order"]]})
@@ -520,8 +690,8 @@ def record_trajectory(rec: Recorder, rng: np.random.Generator, name: str, cfg: d
             arrays[f"lr_{s}_{i}"] = lr_value(spec, s)
         try:
             opt(tuple(Tensor(g) for g in grads))
-        except (RuntimeError, ValueError, IndexError) as exc:  # past-the-end learning rates
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        except (RuntimeError, ValueError, IndexError, TypeError) as exc:  # past-the-end rates; no kernel
+            error = f"{type(exc).__name__}: {first_line(exc)}"
             for i in range(len(grads)):
                 arrays.pop(f"lr_{s}_{i}", None)
             break
@@ -535,7 +705,7 @@ def record_trajectory(rec: Recorder, rng: np.random.Generator, name: str, cfg: d
         "class": "mindspore.nn.ProximalAdagrad",
         "dtype": np.dtype(dtype).name,
         "param_order": order,
-        "param_shapes": {n: list(s) for n, s in PARAM_SPECS},
+        "param_shapes": {n: list(s) for n, s in specs},
         "accum": cfg["accum"],
         "l1": cfg["l1"],
         "l2": cfg["l2"],
@@ -543,11 +713,12 @@ def record_trajectory(rec: Recorder, rng: np.random.Generator, name: str, cfg: d
         "learning_rate": spec_json(cfg["lr"]),
         "weight_decay": wd if not isinstance(wd, str) else {"cell": wd, "formula": "0.01*f32(step)+0.001"},
         "groups": [{**g, **({"lr": spec_json(g["lr"])} if "lr" in g else {})} for g in cfg.get("groups", [])],
+        "order_params": cfg.get("order"),
         "steps_requested": steps,
         "steps_done": done,
         "error": error,
     }
-    rec.add(name, config, arrays)
+    rec.add_record("trajectories", name, config, arrays)
 
 
 def record_optimizers(rec: Recorder, rng: np.random.Generator) -> None:
@@ -588,6 +759,13 @@ def record_optimizers(rec: Recorder, rng: np.random.Generator) -> None:
         "opt_groups_wd_no_namefilter": {
             "weight_decay": 0.01,
             "groups": [{"params": [n for n, _ in PARAM_SPECS]}],
+        },
+        "opt_groups_centralization": {
+            "param_specs": [("conv", (2, 16, 3)), ("fc", (4, 16)), ("bias", (5,))],
+            "groups": [
+                {"params": ["conv", "fc"], "grad_centralization": True, "weight_decay": 0.01},
+                {"params": ["bias"]},
+            ],
         },
     }
     for sched in SCHEDULES:
@@ -639,7 +817,8 @@ def record_sparse_net(rec: Recorder, rng: np.random.Generator) -> None:
             arrays[f"indices_{s}"] = idx
             arrays[f"var_{s}_0"] = host(net.emb.embedding_table)
             arrays[f"accum_{s}_0"] = host(opt.accum[0])
-        rec.add(
+        rec.add_record(
+            "trajectories",
             name,
             {
                 "kind": "optimizer_sparse_net",
@@ -654,16 +833,80 @@ def record_sparse_net(rec: Recorder, rng: np.random.Generator) -> None:
             arrays,
         )
     except Exception as exc:  # record whatever stops the sparse path
-        rec.cases.append(
-            {
-                "name": name,
-                "kind": "optimizer_sparse_net",
-                "file": None,
-                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-            }
-        )
+        error = f"{type(exc).__name__}: {first_line(exc)}"
+        rec.add_record("behaviour", name, {"kind": "optimizer_sparse_net", "error": error}, {})
     finally:
         ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+def record_schedules(rec: Recorder, steps: int = 12) -> None:
+    """Record each schedule cell's float32 value for steps ``0 .. steps-1`` (one record).
+
+    Covers the trajectory cases' schedules and the examples of MindSpore's
+    docstrings; array ``<tag>`` holds the values, key ``schedules`` the
+    class and arguments of each tag.
+
+    Parameters
+    ----------
+    rec : Recorder
+        Destination.
+    steps : int, optional
+        Number of steps evaluated.
+    """
+    table = {**SCHEDULES, **DOC_SCHEDULES}
+    arrays = {}
+    for tag in table:
+        cell = schedule(tag, table)
+        arrays[tag] = np.array(
+            [host(cell(Tensor(np.array([t], np.int32)))).reshape(()) for t in range(steps)], F32
+        )
+    config = {
+        "kind": "schedule_values",
+        "steps": steps,
+        "schedules": {tag: {"class": cls, "kwargs": kw} for tag, (cls, kw) in table.items()},
+    }
+    rec.add_record("trajectories", "schedule_values", config, arrays)
+
+
+def import_recording(src: Path, dest: Path) -> dict:
+    """Turn a recording folder into the committed layout (needs this project, not MindSpore).
+
+    ``src/kernels`` becomes a conformance-vector suite ``dest/kernels``
+    (``import_npz_folder``); ``trajectories/``, ``behaviour/`` (their
+    manifests and records checked first) and ``provenance.json`` are copied.
+
+    Parameters
+    ----------
+    src : pathlib.Path
+        Output folder of a recording run.
+    dest : pathlib.Path
+        Destination, replaced section by section.
+
+    Returns
+    -------
+    dict
+        Counts per section.
+    """
+    from proxadagrad_ref.vectors.recorded import import_npz_folder
+
+    dest.mkdir(parents=True, exist_ok=True)
+    summary = {"kernels": import_npz_folder(src / "kernels", dest / "kernels", "mindspore")["cases"]}
+    for section in ("trajectories", "behaviour"):
+        manifest = json.loads((src / section / "manifest.json").read_text(encoding="utf-8"))
+        for entry in manifest["records"]:
+            text = (src / section / entry["file"]).read_bytes()
+            meta = json.loads(text)
+            blob = (src / section / meta["payload"]["file"]).read_bytes()
+            if hashlib.sha256(text).hexdigest() != entry["sha256"]:
+                raise ValueError(f"{section}/{entry['file']}: SHA-256 differs from the manifest")
+            if hashlib.sha256(blob).hexdigest() != meta["payload"]["sha256"]:
+                raise ValueError(f"{section}/{meta['payload']['file']}: SHA-256 differs from the record")
+        if (dest / section).exists():
+            shutil.rmtree(dest / section)
+        shutil.copytree(src / section, dest / section)
+        summary[section] = len(manifest["records"])
+    shutil.copy2(src / "provenance.json", dest / "provenance.json")
+    return summary
 
 
 # ---------------------------------------------------------------------------
@@ -685,11 +928,18 @@ def main(argv: list[str] | None = None) -> int:
         Exit status.
     """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--out", type=Path, help="output folder of a recording run (needs MindSpore)")
+    ap.add_argument("--import-from", type=Path, help="recording folder to convert (needs no MindSpore)")
+    ap.add_argument("--dest", type=Path, default=Path("conformance_vectors/recorded/mindspore"))
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--threads", type=int, default=1, help="CPU kernel threads (1 = deterministic split)")
     ap.add_argument("--no-sparse-net", action="store_true", help="skip the graph-mode sparse net")
     args = ap.parse_args(argv)
+    if args.import_from is not None:
+        print(json.dumps(import_recording(args.import_from, args.dest)))
+        return 0
+    if args.out is None or ms is None:
+        ap.error("recording needs --out and an environment with MindSpore")
 
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ms.set_device("CPU")
@@ -698,6 +948,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recorder(args.out)
     record_kernels(rec, rng)
     record_optimizers(rec, rng)
+    record_schedules(rec)
     if not args.no_sparse_net:
         record_sparse_net(rec, rng)
     provenance = {

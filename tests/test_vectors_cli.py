@@ -26,7 +26,8 @@ def test_readme_first_command(suite: Path, capsys: pytest.CaptureFixture[str], t
     report = tmp_path / "r.json"
     assert main(["verify", str(suite), "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "8 passed, 0 failed" in out
+    assert "10 passed, 0 failed" in out
+    assert "optimizer  exact" in out  # the per-op summary
     assert json.loads(report.read_text())["passed"] is True
 
 
@@ -76,3 +77,28 @@ def test_bad_candidate_and_missing_framework(suite: Path, capsys: pytest.Capture
     if importlib.util.find_spec("tensorflow") is None:
         assert main(["crosscheck", str(suite), "--framework", "tensorflow"]) == 3
         assert "tensorflow is not importable" in capsys.readouterr().err
+
+
+def test_optimizer_factory_candidate_and_trajectory_results(
+    suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from proxadagrad_ref import ProximalAdagrad
+    from proxadagrad_ref.vectors.trajectory import run_trajectory
+
+    assert (
+        main(["verify", str(suite), "--candidate", "vector_impls:float64_optimizer", "--profile", "exact"])
+        == 0
+    )
+    assert "1 passed, 0 failed" in capsys.readouterr().out
+    assert main(["verify", str(suite), "--candidate", "proxadagrad_ref:ProximalAdagrad"]) == 0
+    results = tmp_path / "results"
+    results.mkdir()
+    for case in read_suite(suite):
+        if case.meta["op"] == "optimizer":
+            write_results(results, case.id, run_trajectory(ProximalAdagrad, case))
+    assert main(["verify", str(suite), "--results", str(results), "--op", "optimizer"]) == 0
+    case = next(c for c in read_suite(suite) if c.meta["op"] == "optimizer" and c.meta["profile"] == "exact")
+    outputs = run_trajectory(impls.OPTIMIZER_MUTANTS["accum_init_zero"], case)
+    write_results(results, case.id, outputs)
+    assert main(["verify", str(suite), "--results", str(results), "--op", "optimizer"]) == 1
+    assert "accum_out after step 0" in capsys.readouterr().out

@@ -180,8 +180,15 @@ def sum_duplicates(grad: StepGrad) -> StepGrad:
 
 
 def to_param_dtype(grad: StepGrad, data: Array) -> StepGrad:
-    """Round the values once to the parameter dtype (a no-op when they already are)."""
+    """Round the values once to the parameter dtype (a no-op when they already are).
+
+    NumPy arithmetic on 0-d arrays returns scalars (``np.float64`` even counts as
+    a Python float); the kernel is handed a 0-d array again.
+    """
     xp = array_namespace("parameter", data)
-    if grad.values.dtype == data.dtype:
-        return grad
-    return grad.replace(xp.astype(grad.values, data.dtype))
+    values = grad.values
+    if values.dtype != data.dtype:
+        values = xp.astype(values, data.dtype)
+    if isinstance(values, np.generic):
+        values = np.asarray(values)
+    return grad if values is grad.values else grad.replace(values)

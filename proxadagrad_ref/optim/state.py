@@ -11,10 +11,14 @@ optimizer first and raises (naming the field) without changing anything.
 from __future__ import annotations
 
 import json
+import math
 import os
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
+import numpy.lib.format as npformat
 
 from .._compat import array_namespace, device
 from .._validation import dtype_name
@@ -99,24 +103,67 @@ def write_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
 
 
 def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a file written by :func:`write_state` (``allow_pickle=False``) back into a state dict."""
-    with np.load(path, allow_pickle=False) as archive:
-        if "metadata" not in archive.files:
-            raise ValueError(f"{os.fspath(path)!r} has no 'metadata' entry; not an optimizer state file")
+    """Read a file written by :func:`write_state` (``allow_pickle=False``) back into a state dict.
+
+    Anything that is not such a file (a plain ``.npy``, a truncated or corrupted
+    archive, an entry whose header declares Python objects or more data than
+    the entry holds) is refused with a ValueError naming the file, before any
+    array of the declared size is allocated.
+    """
+    name = repr(os.fspath(path))
+    with open(path, "rb") as f:  # our own handle: np.load leaks its own when the archive is broken
         try:
-            meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(
-                f"the 'metadata' entry of {os.fspath(path)!r} is not valid JSON ({exc})"
-            ) from None
-        if not isinstance(meta, dict) or not isinstance(meta.get("names"), list):
-            raise ValueError(f"the 'metadata' entry of {os.fspath(path)!r} has no 'names' list")
-        accums = []
-        for i in range(len(meta["names"])):
-            key = f"accum_{i}"
-            if key not in archive.files:
-                raise ValueError(
-                    f"{os.fspath(path)!r} has no {key!r} entry for parameter {meta['names'][i]!r}"
-                )
-            accums.append(archive[key])
+            loaded = np.load(f, allow_pickle=False)
+        except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{name} is not an optimizer state file (.npz): {exc}") from None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(f"{name} is a single .npy array, not an optimizer state file (.npz)")
+        with loaded as archive:
+            try:
+                return _read_archive(archive, name)
+            except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
+                raise ValueError(f"{name} is truncated or corrupted: {exc}") from None
+
+
+def _entry(archive: Any, key: str, name: str) -> np.ndarray:
+    """Entry `key` of `archive`, after checking its .npy header against the bytes the entry really holds."""
+    try:
+        info = archive.zip.getinfo(f"{key}.npy")
+    except KeyError:
+        raise ValueError(f"{name} has no {key!r} entry") from None
+    with archive.zip.open(info) as f:
+        version = npformat.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npformat.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = npformat.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"entry {key!r} of {name} has unsupported .npy version {version}")
+        header_size = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"entry {key!r} of {name} holds Python objects (pickled data), never loaded (allow_pickle=False)")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size - header_size:
+        raise ValueError(
+            f"entry {key!r} of {name} declares shape {shape} of {dtype} ({declared} bytes) but holds "
+            f"{info.file_size - header_size} bytes (truncated or corrupted)"
+        )
+    return np.asarray(archive[key])
+
+
+def _read_archive(archive: Any, name: str) -> dict[str, Any]:
+    if "metadata" not in archive.files:
+        raise ValueError(f"{name} has no 'metadata' entry; not an optimizer state file")
+    try:
+        meta = json.loads(bytes(_entry(archive, "metadata", name)).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the 'metadata' entry of {name} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("names"), list):
+        raise ValueError(f"the 'metadata' entry of {name} has no 'names' list")
+    accums = []
+    for i in range(len(meta["names"])):
+        key = f"accum_{i}"
+        if key not in archive.files:
+            raise ValueError(f"{name} has no {key!r} entry for parameter {meta['names'][i]!r}")
+        accums.append(_entry(archive, key, name))
     return {**meta, "accum": accums}

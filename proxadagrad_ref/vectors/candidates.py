@@ -4,11 +4,15 @@ One function, :func:`call_case`, turns a case's arrays into a call with the
 signature of :func:`~proxadagrad_ref.apply_proximal_adagrad` (dense) or
 :func:`~proxadagrad_ref.sparse_apply_proximal_adagrad` (sparse); the generator
 uses it with the engine's own kernels, the verifier with a candidate's.
+Trajectories (``op: "optimizer"``) run an optimizer *factory* with the
+signature of :class:`~proxadagrad_ref.ProximalAdagrad`
+(:func:`~.trajectory.run_trajectory`).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,28 +27,38 @@ __all__ = ["Candidate", "call_case", "engine_candidate", "hyper_values", "load_c
 
 @dataclass(frozen=True)
 class Candidate:
-    """An implementation under test: a dense and a sparse callable (either may be None)."""
+    """An implementation under test: dense and sparse callables and an optimizer factory (any may be None)."""
 
     name: str
     dense: Callable[..., Any] | None
     sparse: Callable[..., Any] | None
     pass_profile: bool = True  # pass emulate=/prox_step= keywords
+    optimizer: Callable[..., Any] | None = None
 
     def for_op(self, op: str) -> Callable[..., Any] | None:
         """The callable for `op`, or None when the candidate does not implement it."""
-        return {"dense": self.dense, "sparse": self.sparse}.get(op)
+        return {"dense": self.dense, "sparse": self.sparse, "optimizer": self.optimizer}.get(op)
 
 
 def engine_candidate() -> Candidate:
-    """The engine's own public kernels."""
-    return Candidate("proxadagrad_ref", apply_proximal_adagrad, sparse_apply_proximal_adagrad)
+    """The engine's own public kernels and optimizer."""
+    from ..optim import ProximalAdagrad
+
+    return Candidate(
+        "proxadagrad_ref", apply_proximal_adagrad, sparse_apply_proximal_adagrad, optimizer=ProximalAdagrad
+    )
 
 
-def load_candidate(spec: str) -> Candidate:
-    """Import ``MODULE:FUNC``; FUNC is dense or sparse by its name (``sparse`` in it) unless it has both.
+def load_candidate(spec: str, op: str | None = None) -> Candidate:
+    """Import ``MODULE:FUNC`` and decide which op it implements.
 
-    ``MODULE:FUNC`` may also name an object with ``dense`` and ``sparse``
-    attributes (for example a module or a small class) to test both ops.
+    FUNC is an optimizer factory when `op` is ``"optimizer"``, when it is a
+    class, or when its name contains ``optim``; else a sparse kernel when its
+    name contains ``sparse``; else a dense kernel. ``MODULE:FUNC`` may also name
+    an object with ``dense``, ``sparse`` and/or ``optimizer`` attributes (a
+    module or a small class) to test several ops. An optimizer factory has the
+    signature of :class:`~proxadagrad_ref.ProximalAdagrad` (see
+    :mod:`.trajectory`).
     """
     if ":" not in spec:
         raise ValueError(f"--candidate must be MODULE:FUNC, got {spec!r}")
@@ -58,11 +72,19 @@ def load_candidate(spec: str) -> Candidate:
         if not hasattr(obj, part):
             raise ValueError(f"candidate module {mod_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    if hasattr(obj, "dense") or hasattr(obj, "sparse"):
-        return Candidate(spec, getattr(obj, "dense", None), getattr(obj, "sparse", None))
+    if any(hasattr(obj, a) for a in ("dense", "sparse", "optimizer")) and not inspect.isclass(obj):
+        return Candidate(
+            spec,
+            getattr(obj, "dense", None),
+            getattr(obj, "sparse", None),
+            optimizer=getattr(obj, "optimizer", None),
+        )
     if not callable(obj):
         raise ValueError(f"candidate {spec!r} is not callable")
-    if "sparse" in attr.rsplit(".", 1)[-1]:
+    last = attr.rsplit(".", 1)[-1]
+    if op == "optimizer" or inspect.isclass(obj) or "optim" in last.lower():
+        return Candidate(spec, None, None, optimizer=obj)
+    if "sparse" in last:
         return Candidate(spec, None, obj)
     return Candidate(spec, obj, None)
 

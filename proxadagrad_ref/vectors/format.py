@@ -181,6 +181,8 @@ def _read_json(path: Path, label: str) -> dict[str, Any]:
         obj = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{label}: not valid UTF-8 JSON ({exc})") from None
+    except FormatError as exc:  # NaN / Infinity: name the file too
+        raise FormatError(f"{label}: {exc}") from None
     if not isinstance(obj, dict):
         raise FormatError(f"{label}: top level must be a JSON object")
     return obj
@@ -220,7 +222,7 @@ def _unpack(blob: bytes, refs: Mapping[str, Any], label: str) -> dict[str, np.nd
             count = 1
             for d in shape:
                 count *= d
-                if count > MAX_ELEMENTS:
+                if count > MAX_ELEMENTS or d > MAX_ELEMENTS:  # a zero dimension must not hide a huge one
                     raise FormatError(f"{where}.shape {shape} declares more than {MAX_ELEMENTS} elements")
             if nbytes != count * dt.itemsize:
                 raise FormatError(
@@ -399,17 +401,25 @@ def _validate(obj: Mapping[str, Any], kind: str, label: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(dest: Path) -> Iterator[Path]:
+def atomic_folder(dest: Path, keep: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a temporary folder next to `dest`; on success replace `dest` by it, on any error remove it.
 
     An interrupted generation (Ctrl-C included) therefore never leaves a
     half-written suite at `dest`: either the old folder or the new one.
+    Entries of the old `dest` named in `keep` (e.g. ``recorded``, the framework
+    recordings that live beside a generated suite) move into the new folder.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private (0700); a suite is an ordinary folder
     try:
         yield tmp
+        for name in keep:
+            if (dest / name).exists() and not (tmp / name).exists():
+                os.replace(dest / name, tmp / name)
         old = None
         if dest.exists():
             old = dest.with_name(f".{dest.name}.old-{os.getpid()}")

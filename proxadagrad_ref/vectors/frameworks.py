@@ -107,6 +107,7 @@ def crosscheck(folder: str, framework: str, *, op: str | None = None) -> VerifyR
         c
         for c in read_suite(folder)
         if c.meta["prox_step"] == "adaptive"
+        and c.meta["op"] != "optimizer"  # the frameworks' kernels, not their optimizers
         and c.meta["options"].get("grad_format", "rows") == "rows"
         and c.meta["options"].get("duplicates", policy) == policy
     ]

@@ -2,8 +2,9 @@
 
 The expected outputs come from the engine's public kernels
 (:func:`~proxadagrad_ref.apply_proximal_adagrad`,
-:func:`~proxadagrad_ref.sparse_apply_proximal_adagrad`) through the same call
-path the verifier uses; the formula is never written here.
+:func:`~proxadagrad_ref.sparse_apply_proximal_adagrad`) and, for trajectories,
+its optimizer (:class:`~proxadagrad_ref.ProximalAdagrad`), through the same
+call path the verifier uses; the formula is never written here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 from .candidates import call_case, engine_candidate
 from .format import SEMANTICS_VERSION, Case, atomic_folder, sha256, write_case, write_manifest
-from .suites import Spec, build_inputs, suite_specs
+from .suites import Spec, build_inputs, build_trajectory, suite_specs
+from .trajectory import run_trajectory, update_order
 
 __all__ = ["build_case", "generate", "repro"]
 
@@ -26,8 +28,50 @@ def _repro_line(suite: str, case_id: str) -> str:
     return f'python -c "from proxadagrad_ref.vectors import repro; repro({suite!r}, {case_id!r})"'
 
 
+def _compliance(profile: str) -> dict[str, Any]:
+    return {
+        "mode": "BOUND" if profile == "exact" else "EXACT",
+        "fp_special": "ieee" if profile == "exact" else profile,
+        "bound": "forward-v1",
+        "sqrt_ulps": 3,
+    }
+
+
+def _trajectory_case(spec: Spec, suite: str) -> Case:
+    """A trajectory case: the configuration as data, run with the engine's own ProximalAdagrad."""
+    from ..optim import ProximalAdagrad
+
+    cfg, arrays = build_trajectory(spec)
+    meta: dict[str, Any] = {
+        "id": spec.id,
+        "semantics_version": SEMANTICS_VERSION,
+        "op": "optimizer",
+        "profile": spec.profile,
+        "prox_step": spec.prox_step,
+        "dtype": spec.dtype,
+        "options": {"steps": spec.size},
+        "optimizer": cfg,
+        "compliance": _compliance(spec.profile),
+        "seed": spec.seed,
+        "repro": _repro_line(suite, spec.id),
+        "source": {"kind": "engine", "suite": suite},
+        "tags": [spec.scenario],
+    }
+    case = Case(meta, {f"inputs.{k}": v for k, v in arrays.items()})
+    rates: list[list[float]] = []
+    outputs = run_trajectory(ProximalAdagrad, case, rates=rates)
+    position = {i: k for k, i in enumerate(update_order(cfg))}  # rates come in update order
+    cfg["rates"] = [[float(step[position[i]]).hex() for i in range(len(cfg["params"]))] for step in rates]
+    meta["hyper"] = {"lr": cfg["rates"][0][0], "l1": cfg["l1"], "l2": cfg["l2"]}
+    for k, v in outputs.items():
+        case.arrays[f"expected.{k}"] = v
+    return case
+
+
 def build_case(spec: Spec, suite: str) -> Case:
     """The case of `spec`: metadata, inputs and the engine's expected outputs."""
+    if spec.op == "optimizer":
+        return _trajectory_case(spec, suite)
     inputs, (lr, l1, l2) = build_inputs(spec)
     options: dict[str, Any] = {}
     if spec.op == "sparse":
@@ -41,12 +85,7 @@ def build_case(spec: Spec, suite: str) -> Case:
         "dtype": spec.dtype,
         "hyper": {"lr": lr.hex(), "l1": l1.hex(), "l2": l2.hex()},
         "options": options,
-        "compliance": {
-            "mode": "BOUND" if spec.profile == "exact" else "EXACT",
-            "fp_special": "ieee" if spec.profile == "exact" else spec.profile,
-            "bound": "forward-v1",
-            "sqrt_ulps": 3,
-        },
+        "compliance": _compliance(spec.profile),
         "seed": spec.seed,
         "repro": _repro_line(suite, spec.id),
         "source": {"kind": "engine", "suite": suite},
@@ -77,7 +116,7 @@ def generate(
     entries = []
     counts: dict[str, int] = {}
     total_bytes = 0
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, keep=("recorded",)) as tmp:
         cases_dir = tmp / "cases"
         cases_dir.mkdir()
         for i, spec in enumerate(specs):

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from .._profiles import PROFILES
+from .trajectory import BUILDERS, encode_args
 
-__all__ = ["SUITES", "Spec", "build_inputs", "suite_specs"]
+__all__ = ["SUITES", "TRAJECTORIES", "Spec", "build_inputs", "build_trajectory", "suite_specs"]
 
 FLOATS = ("float16", "float32", "float64")
 HYPERS: dict[str, tuple[float, float, float]] = {  # label -> (lr, l1, l2)
@@ -51,6 +52,9 @@ class Spec:
     @property
     def id(self) -> str:
         """Case id: readable, unique within a suite, stable."""
+        if self.op == "optimizer":  # size = number of steps
+            parts = [self.op, self.scenario, self.dtype, self.profile, self.prox_step, f"s{self.size}"]
+            return "-".join([*parts, f"v{self.variant}"])
         parts = [self.op, self.scenario, self.hyper, self.dtype, self.profile, self.prox_step]
         if self.op == "sparse":
             parts += [self.duplicates, self.grad_format, self.index_dtype]
@@ -188,6 +192,251 @@ def build_inputs(spec: Spec) -> tuple[dict[str, np.ndarray], tuple[float, float,
     return arrays, (lr, l1, l2)
 
 
+# --- optimizer trajectories: the configuration as data (JSON form), see .trajectory -------------------------
+
+NET: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("conv1.weight", (4, 16)),  # shape[1] % 16 == 0: gradient centralization applies
+    ("fc.weight", (3, 5)),
+    ("fc.bias", (3,)),
+    ("bn.gamma", (3,)),  # ungrouped weight decay skips "beta"/"gamma" names
+    ("bn.beta", (3,)),
+)
+EMBEDDING = ("emb.table", (6, 2))
+
+
+def _lr(x: float) -> dict[str, Any]:
+    return {"kind": "float", "value": float(x).hex()}
+
+
+def _lr_array(values: list[float], dtype: str) -> dict[str, Any]:
+    return {"kind": "array", "dtype": dtype, "values": [float(np.asarray(v, dtype)).hex() for v in values]}
+
+
+def _lr_schedule(name: str, **args: Any) -> dict[str, Any]:
+    return {"kind": "schedule", "name": name, "args": encode_args(args)}
+
+
+def _lr_builder(name: str, **args: Any) -> dict[str, Any]:
+    values = BUILDERS[name](**args)  # the engine's list builder; the values are stored as data
+    return {"kind": "list", "builder": {"name": name, "args": encode_args(args)}, "values": _hex(values)}
+
+
+def _hex(values: list[float]) -> list[str]:
+    return [float(v).hex() for v in values]
+
+
+def _wd(x: float) -> dict[str, Any]:
+    return {"kind": "float", "value": float(x).hex()}
+
+
+def _config(steps: int, *, sparse: bool = False, **over: Any) -> dict[str, Any]:
+    params = [{"name": n, "shape": list(sh), "grad": "dense"} for n, sh in NET]
+    if sparse:
+        params.append({"name": EMBEDDING[0], "shape": list(EMBEDDING[1]), "grad": "rows"})
+    cfg: dict[str, Any] = {
+        "params": params,
+        "accum": (0.1).hex(),
+        "l1": (0.01).hex(),
+        "l2": (0.02).hex(),
+        "loss_scale": (1.0).hex(),
+        "learning_rate": _lr(0.1),
+        "weight_decay": _wd(0.0),
+    }
+    cfg.update(over)
+    return cfg
+
+
+def _rates(steps: int) -> list[float]:
+    return [0.1, 0.08, 0.12, 0.05, 0.07, 0.03, 0.09, 0.06][: steps + 2] + [0.04] * max(0, steps - 6)
+
+
+def _groups(steps: int) -> dict[str, Any]:
+    return _config(
+        steps,
+        weight_decay=_wd(0.02),
+        groups=[
+            {"params": ["conv1.weight"], "weight_decay": _wd(0.01), "grad_centralization": True},
+            {"params": ["fc.weight", "fc.bias"], "lr": _lr(0.05)},
+            {"params": ["bn.gamma", "bn.beta"], "lr": _lr(0.2), "weight_decay": _wd(0.0)},
+        ],
+        order_params=["fc.bias", "conv1.weight", "bn.beta", "fc.weight", "bn.gamma"],
+    )
+
+
+def _groups_dynamic(steps: int) -> dict[str, Any]:
+    return _config(
+        steps,
+        learning_rate=_lr_array(_rates(steps), "float32"),
+        groups=[
+            {"params": ["conv1.weight", "fc.weight"], "lr": _lr(0.05), "grad_centralization": True},
+            {
+                "params": ["fc.bias"],
+                "lr": _lr_schedule("ExponentialDecayLR", learning_rate=0.1, decay_rate=0.9, decay_steps=2),
+            },
+            {"params": ["bn.gamma", "bn.beta"], "weight_decay": _wd(0.03)},
+        ],
+    )
+
+
+_TOTAL = 2  # list builders produce steps + _TOTAL rates
+
+TRAJECTORIES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "plain": lambda n: _config(n),
+    "wd_names": lambda n: _config(n, weight_decay=_wd(0.05)),
+    "loss_scale": lambda n: _config(n, weight_decay=_wd(0.05), loss_scale=(1024.0).hex()),
+    "wd_dynamic": lambda n: _config(
+        n,
+        weight_decay={
+            "kind": "per_step",
+            "values": _hex([0.1, 0.05, 0.0, 0.02, 0.04, 0.01, 0.03, 0.0][:n]) + _hex([0.01] * max(0, n - 8)),
+        },
+        loss_scale=(8.0).hex(),
+    ),
+    "groups": _groups,
+    "groups_dynamic": _groups_dynamic,
+    "lr_array": lambda n: _config(n, learning_rate=_lr_array(_rates(n), "float32")),
+    "lr_array64": lambda n: _config(n, learning_rate=_lr_array(_rates(n), "float64")),
+    "lr_list": lambda n: _config(n, learning_rate={"kind": "list", "values": _hex(_rates(n))}),
+    "sched_exponential": lambda n: _config(
+        n, learning_rate=_lr_schedule("ExponentialDecayLR", learning_rate=0.1, decay_rate=0.9, decay_steps=2)
+    ),
+    "sched_natural_exp": lambda n: _config(
+        n,
+        learning_rate=_lr_schedule(
+            "NaturalExpDecayLR", learning_rate=0.1, decay_rate=0.5, decay_steps=2, is_stair=True
+        ),
+    ),
+    "sched_inverse": lambda n: _config(
+        n, learning_rate=_lr_schedule("InverseDecayLR", learning_rate=0.1, decay_rate=0.5, decay_steps=2)
+    ),
+    "sched_cosine": lambda n: _config(
+        n, learning_rate=_lr_schedule("CosineDecayLR", min_lr=0.01, max_lr=0.1, decay_steps=3)
+    ),
+    "sched_polynomial": lambda n: _config(
+        n,
+        learning_rate=_lr_schedule(
+            "PolynomialDecayLR", learning_rate=0.1, end_learning_rate=0.01, decay_steps=3, power=0.5
+        ),
+    ),
+    "sched_warmup": lambda n: _config(
+        n, learning_rate=_lr_schedule("WarmUpLR", learning_rate=0.1, warmup_steps=3)
+    ),
+    "list_piecewise": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "piecewise_constant_lr", milestone=[2, n + _TOTAL], learning_rates=[0.1, 0.05]
+        ),
+    ),
+    "list_exponential": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "exponential_decay_lr",
+            learning_rate=0.1,
+            decay_rate=0.9,
+            total_step=n + _TOTAL,
+            step_per_epoch=1,
+            decay_epoch=2,
+        ),
+    ),
+    "list_natural_exp": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "natural_exp_decay_lr",
+            learning_rate=0.1,
+            decay_rate=0.5,
+            total_step=n + _TOTAL,
+            step_per_epoch=1,
+            decay_epoch=2,
+            is_stair=True,
+        ),
+    ),
+    "list_inverse": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "inverse_decay_lr",
+            learning_rate=0.1,
+            decay_rate=0.5,
+            total_step=n + _TOTAL,
+            step_per_epoch=1,
+            decay_epoch=2,
+        ),
+    ),
+    "list_cosine": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "cosine_decay_lr",
+            min_lr=0.01,
+            max_lr=0.1,
+            total_step=n + _TOTAL,
+            step_per_epoch=1,
+            decay_epoch=3,
+        ),
+    ),
+    "list_polynomial": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "polynomial_decay_lr",
+            learning_rate=0.1,
+            end_learning_rate=0.01,
+            total_step=n + _TOTAL,
+            step_per_epoch=1,
+            decay_epoch=3,
+            power=0.5,
+        ),
+    ),
+    "list_warmup": lambda n: _config(
+        n,
+        learning_rate=_lr_builder(
+            "warmup_lr", learning_rate=0.1, total_step=n + _TOTAL, step_per_epoch=1, warmup_epoch=3
+        ),
+    ),
+    "sparse": lambda n: _config(n, sparse=True, weight_decay=_wd(0.05)),
+}
+
+
+def build_trajectory(spec: Spec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``optimizer`` configuration (JSON form) and the arrays of a trajectory case.
+
+    Arrays: ``var.<i>`` (initial parameters), ``grad.<t>.<i>`` and, for sparse
+    gradients, ``indices.<t>.<i>`` (a repeated row in each step; int32 on odd
+    steps). Gradients are drawn at the loss scale's magnitude.
+    """
+    rng = np.random.Generator(np.random.PCG64(spec.seed))
+    cfg = TRAJECTORIES[spec.scenario](spec.size)
+    scale = float.fromhex(cfg["loss_scale"])
+    arrays: dict[str, np.ndarray] = {}
+    for i, p in enumerate(cfg["params"]):
+        arrays[f"var.{i}"] = _normal(rng, tuple(p["shape"]), spec.dtype)
+    for t in range(spec.size):
+        for i, p in enumerate(cfg["params"]):
+            shape = tuple(p["shape"])
+            if p["grad"] == "rows":
+                idx = rng.integers(0, shape[0], size=3 + t % 2)
+                idx[1] = idx[0]
+                arrays[f"indices.{t}.{i}"] = idx.astype(np.int32 if t % 2 else np.int64)
+                shape = (idx.shape[0], *shape[1:])
+            arrays[f"grad.{t}.{i}"] = _normal(rng, shape, spec.dtype, scale)
+    return cfg, arrays
+
+
+def _trajectory_specs(steps: int, variant: int) -> list[Spec]:
+    specs: list[Spec] = []
+    for profile in ("exact", "mindspore"):  # the optimizer's pipelines (numerics_for)
+        if profile not in PROFILES:
+            continue
+        for name in TRAJECTORIES:
+            specs.append(Spec("optimizer", name, "float32", profile, "adaptive", size=steps, variant=variant))
+        extra = [("float16", n, "adaptive") for n in ("plain", "loss_scale", "groups", "sparse")]
+        if profile == "exact":
+            extra += [("float64", n, "adaptive") for n in ("plain", "groups", "sparse")]
+            extra += [("float32", n, "fixed") for n in ("plain", "groups", "sparse")]
+        for dt, name, ps in extra:
+            if name == "sparse" and dt not in _sparse_dtypes(profile):
+                continue
+            specs.append(Spec("optimizer", name, dt, profile, ps, size=steps, variant=variant))
+    return specs
+
+
 DENSE_SCENARIOS = (
     "random",
     "threshold",
@@ -221,7 +470,7 @@ def _profile_grid() -> list[tuple[str, str, str]]:
     return grid
 
 
-def _default(size: int, variants: int, sparse_rows: int) -> list[Spec]:
+def _default(size: int, variants: int, sparse_rows: int, steps: int) -> list[Spec]:
     specs: list[Spec] = []
     for v in range(variants):
         for profile, dt, ps in _profile_grid():
@@ -248,6 +497,7 @@ def _default(size: int, variants: int, sparse_rows: int) -> list[Spec]:
                             "sparse", "duplicate", dt, profile, ps, "l1l2", sparse_rows, "sum", fmt, variant=v
                         )
                     )
+        specs += _trajectory_specs(steps, v)
     return specs
 
 
@@ -261,13 +511,15 @@ def _smoke() -> list[Spec]:
         Spec("sparse", "duplicate", "float32", "exact", "adaptive", size=6),
         Spec("sparse", "duplicate", "float32", "exact", "adaptive", size=6, duplicates="sequential"),
         Spec("sparse", "duplicate", "float32", "exact", "adaptive", size=6, grad_format="csr"),
+        Spec("optimizer", "groups", "float32", "exact", "adaptive", size=3),
+        Spec("optimizer", "sched_cosine", "float32", "mindspore", "adaptive", size=3),
     ]
 
 
 SUITES: dict[str, Callable[[], list[Spec]]] = {
     "smoke": _smoke,
-    "default": lambda: _default(size=24, variants=1, sparse_rows=8),
-    "full": lambda: _default(size=1024, variants=8, sparse_rows=256),
+    "default": lambda: _default(size=24, variants=1, sparse_rows=8, steps=4),
+    "full": lambda: _default(size=1024, variants=8, sparse_rows=256, steps=8),
 }
 
 

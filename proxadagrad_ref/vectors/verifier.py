@@ -15,6 +15,10 @@ Compliance modes (``compliance.mode`` of each case, see ``docs/conformance.md``)
     ``a' = inf`` (``eta = 0``) are accepted too. Elements whose bound is infinite
     (the accumulator underflows so the step is not determined in the dtype) are
     counted as *unconstrained*.
+
+Trajectories (``op: "optimizer"``) are compared step by step: ``EXACT`` bit for
+bit; ``BOUND`` within the chained tolerance of
+:func:`~.trajectory.trajectory_tolerance`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 from .bound import arith_for, gamma, step_bound
 from .candidates import Candidate, call_case, engine_candidate, hyper_values
 from .format import Case, FormatError, read_results, read_suite
+from .trajectory import run_trajectory, trajectory_tolerance
 
 __all__ = ["CaseResult", "VerifyReport", "case_bound", "compare", "verify"]
 
@@ -86,6 +91,19 @@ class VerifyReport:
             "results": [{k: clean(v) for k, v in asdict(r).items()} for r in self.results],
         }
 
+    def summary_lines(self) -> list[str]:
+        """One line per (op, profile, mode): cases, failures and the worst error in bound units."""
+        groups: dict[tuple[str, str, str], list[CaseResult]] = {}
+        for r in self.results:
+            groups.setdefault((r.op, r.profile, r.mode), []).append(r)
+        lines = [f"{'op':<10} {'profile':<10} {'mode':<5} {'cases':>5} {'failed':>6} {'worst/bound':>11}"]
+        for (op, profile, mode), rs in sorted(groups.items()):
+            worst = max(r.worst_bound for r in rs)
+            shown = f"{worst:11.3g}" if np.isfinite(worst) else f"{'inf':>11}"
+            failed = sum(not r.passed for r in rs)
+            lines.append(f"{op:<10} {profile:<10} {mode:<5} {len(rs):>5} {failed:>6} {shown}")
+        return lines
+
     def table(self) -> str:
         """A fixed-width table, one line per case, then a summary and a repro line per failure."""
         head = f"{'result':<6} {'worst ulps':>11} {'worst/bound':>11} {'mode':<5} case"
@@ -96,6 +114,7 @@ class VerifyReport:
             extra = f"  [{r.message}]" if r.message else ""
             lines.append(f"{'PASS' if r.passed else 'FAIL':<6} {ulps} {bnd} {r.mode:<5} {r.id}{extra}")
         fails = self.failed()
+        lines += ["", *self.summary_lines()]
         lines.append(
             f"{len(self.results) - len(fails)} passed, {len(fails)} failed ({self.candidate} on {self.suite})"
         )
@@ -172,8 +191,81 @@ def _ulps(diff: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.where(diff == 0, 0.0, np.where(spacing > 0, diff / np.where(spacing > 0, spacing, 1.0), np.inf))
 
 
+def _new_result(case: Case, mode: str) -> CaseResult:
+    meta = case.meta
+    return CaseResult(
+        meta["id"],
+        meta["op"],
+        meta["profile"],
+        meta["prox_step"],
+        meta["dtype"],
+        mode,
+        True,
+        repro=meta.get("repro", ""),
+    )
+
+
+def _where(case: Case, key: str) -> str:
+    """``var_out.2.1`` -> ``var_out after step 2 of 'fc.weight'``."""
+    name, step, i = key.split(".")
+    return f"{name} after step {step} of {case.meta['optimizer']['params'][int(i)]['name']!r}"
+
+
+def _compare_trajectory(case: Case, outputs: dict[str, np.ndarray], strict: bool) -> CaseResult:
+    """Every step's parameters and accumulators: bit for bit (EXACT) or within the chained tolerance."""
+    mode = "EXACT" if strict else case.meta["compliance"]["mode"]
+    res = _new_result(case, mode)
+    expected = case.group("expected")
+    for key, exp in expected.items():
+        got = outputs.get(key)
+        if got is None:
+            return _fail(res, f"{key} missing")
+        if got.dtype != exp.dtype or got.shape != exp.shape:
+            return _fail(
+                res,
+                f"{_where(case, key)}: {got.dtype}{list(got.shape)}, expected {exp.dtype}{list(exp.shape)}",
+            )
+    tol = trajectory_tolerance(case) if mode == "BOUND" else None
+    first: tuple[int, str] | None = None
+    with np.errstate(all="ignore"):
+        for key, exp in expected.items():
+            got = np.asarray(outputs[key])
+            e, c = exp.astype(np.float64), got.astype(np.float64)
+            both_nan = np.isnan(e) & np.isnan(c)
+            diff = np.where(both_nan | (e == c), 0.0, np.abs(c - e))
+            diff = np.where(np.isnan(diff), np.inf, diff)
+            if tol is None:
+                bits = f"u{exp.dtype.itemsize}"
+                ok = (exp.view(bits) == got.view(bits)) | both_nan
+                units = np.where(ok, 0.0, np.inf)
+            else:
+                units = np.where(diff == 0, 0.0, diff / tol[key])
+                ok = np.where(np.isnan(e), np.isnan(c), np.isfinite(c) & (units <= 1))
+            bad = ~ok
+            res.failures += int(bad.sum())
+            res.worst_ulps = max(res.worst_ulps, float(np.max(_ulps(diff, exp), initial=0.0)))
+            res.worst_bound = max(
+                res.worst_bound, float(np.max(np.where(np.isnan(units), np.inf, units), initial=0.0))
+            )
+            if bad.any():
+                step = int(key.split(".")[1])
+                at = tuple(int(i) for i in np.argwhere(bad)[0])
+                text = (
+                    f"{_where(case, key)}{list(at)}: got {got[at]!r}, expected {exp[at]!r} "
+                    f"({int(bad.sum())} elements)"
+                )
+                if first is None or step < first[0]:
+                    first = (step, text)
+    if first is not None:
+        res.passed = False
+        res.message = "first failure: " + first[1]
+    return res
+
+
 def compare(case: Case, outputs: dict[str, np.ndarray], *, strict: bool = False) -> CaseResult:
     """Compare `outputs` with the case's expected outputs under the case's compliance mode."""
+    if case.meta["op"] == "optimizer":
+        return _compare_trajectory(case, outputs, strict)
     meta = case.meta
     mode = "EXACT" if strict else meta["compliance"]["mode"]
     res = CaseResult(
@@ -280,7 +372,12 @@ def _fail(res: CaseResult, message: str) -> CaseResult:
 
 
 def select(
-    cases: Iterable[Case], *, op: str | None = None, prox_step: str | None = None, profile: str | None = None
+    cases: Iterable[Case],
+    *,
+    op: str | None = None,
+    prox_step: str | None = None,
+    profile: str | None = None,
+    dtype: str | None = None,
 ) -> Iterator[Case]:
     """The cases matching the filters (None matches everything)."""
     for case in cases:
@@ -289,6 +386,7 @@ def select(
             (op is None or m["op"] == op)
             and (prox_step is None or m["prox_step"] == prox_step)
             and (profile is None or m["profile"] == profile)
+            and (dtype is None or m["dtype"] == dtype)
         ):
             yield case
 
@@ -319,7 +417,10 @@ def _run_one(case: Case, candidate: Candidate | None, results_dir: Path | None, 
         if func is None:
             raise LookupError(meta["op"])
         try:
-            outputs = call_case(func, case, pass_profile=candidate.pass_profile)
+            if meta["op"] == "optimizer":
+                outputs = run_trajectory(func, case, pass_profile=candidate.pass_profile)
+            else:
+                outputs = call_case(func, case, pass_profile=candidate.pass_profile)
         except Exception as exc:  # a candidate may raise anything; it is reported, not re-raised
             error = f"{type(exc).__name__}: {exc}"
     if expect_error or error is not None:
@@ -350,6 +451,7 @@ def verify(
     prox_step: str | None = None,
     profile: str | None = None,
     strict: bool | None = None,
+    dtype: str | None = None,
 ) -> VerifyReport:
     """Verify a candidate (default: the engine itself, bit for bit) or a results folder against a suite.
 
@@ -362,7 +464,7 @@ def verify(
         strict = True if strict is None else strict
     name = str(results) if results is not None else candidate.name  # type: ignore[union-attr]
     report = VerifyReport(name, folder.name)
-    for case in select(read_suite(folder), op=op, prox_step=prox_step, profile=profile):
+    for case in select(read_suite(folder), op=op, prox_step=prox_step, profile=profile, dtype=dtype):
         try:
             report.results.append(_run_one(case, candidate, Path(results) if results else None, bool(strict)))
         except LookupError:

@@ -1,0 +1,661 @@
+"""Explain one element's update: every intermediate value in every profile (``proxadagrad-ref explain``).
+
+Nothing here restates a formula. Each profile formula of
+:mod:`proxadagrad_ref._profiles` is *run* on one-element arrays, with two
+tracing devices that leave its code untouched:
+
+* the formula's free names (``sqrt``, ``fma``, ``positive_part``, ...) are
+  rebound to recording versions of the ops of :mod:`proxadagrad_ref._ops`
+  (the function is rebuilt from its own code object, as
+  :mod:`proxadagrad_ref._numba_ops` does for numba);
+* its inputs are wrapped in a NumPy subclass whose ``__array_ufunc__`` records
+  every Python-operator step (``+``, ``*``, ``/``, unary ``-``).
+
+Each recorded step is one rounding (or one exact conversion) of the kernel;
+the formula's own local variable names label the steps they are bound to.
+From the trace, the named quantities are read off: ``accum`` (the returned
+accumulator), ``lr_t`` (the per-coordinate step ``lr / sqrt(accum)``),
+``prox_v`` (the gradient step), ``threshold`` (the first step that uses
+``l1``; inside an FMA it is never rounded on its own), ``denominator``
+(``1 + s*l2``) and ``result`` (the output in the parameter dtype). Every
+variant's output is also computed by the public kernel and checked bit for bit.
+
+Examples
+--------
+>>> from proxadagrad_ref.explain import explain_element
+>>> report = explain_element(var=1.0, accum=0.1, grad=0.3, lr=0.1, l1=0.05, l2=0.1, dtype="float32")
+>>> for v in [v for v in report["variants"] if v["profile"] != "tensorflow"]:
+...     print(f'{v["id"]:<22} {v["quantities"]["result"]["decimal"]:<11} {v["quantities"]["result"]["bits"]}')
+exact/adaptive         0.89907825  0x3f6629fe
+exact/fixed            0.91700524  0x3f6ac0db
+mindspore/dense-simd   0.8990782   0x3f6629fd
+mindspore/dense-tail   0.89907825  0x3f6629fe
+mindspore/sparse       0.8990782   0x3f6629fd
+>>> all(v["matches_kernel"] for v in report["variants"])
+True
+
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from . import _ops
+from ._dense import apply_proximal_adagrad
+from ._profiles import PROFILES, Formula, Profile
+from ._sparse import sparse_apply_proximal_adagrad
+from ._validation import check_hyperparameter
+
+__all__ = ["QUANTITIES", "explain_case", "explain_element", "format_text"]
+
+QUANTITIES = ("accum", "lr_t", "prox_v", "threshold", "denominator", "result")
+"""The named quantities of each variant, in the order the update computes them."""
+
+DTYPES = ("float16", "float32", "float64")
+
+_LOCAL_ALIASES = {
+    "lr_t": ("step", "lr_t", "eta"),
+    "prox_v": ("prox_v", "v"),
+    "denominator": ("den", "denominator"),
+}
+
+
+# --- formatting of one value ------------------------------------------------------------------------------
+
+
+def _scalar(x: Any) -> np.floating[Any]:
+    return np.asarray(x).reshape(-1)[0]
+
+
+def _bits(v: np.floating[Any]) -> str:
+    uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[v.dtype.itemsize]
+    return f"0x{int(np.asarray(v).view(uint)):0{2 * v.dtype.itemsize}x}"
+
+
+def _decimal(v: np.floating[Any]) -> str:
+    if not np.isfinite(v) or v == 0 or 1e-4 <= abs(float(v)) < 1e7:
+        return np.format_float_positional(v, unique=True, trim="-")
+    return np.format_float_scientific(v, unique=True, trim="-")
+
+
+def describe_value(x: Any) -> dict[str, str]:
+    """``{"decimal", "bits", "hex", "dtype"}`` of a scalar or one-element array (shortest decimal)."""
+    v = _scalar(x)
+    return {"decimal": _decimal(v), "bits": _bits(v), "hex": float(v).hex(), "dtype": str(v.dtype)}
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Bit equality, any NaN equal to any NaN."""
+    a, b = _scalar(x), _scalar(y)
+    if np.isnan(a) and np.isnan(b):
+        return True
+    return a.dtype == b.dtype and _bits(a) == _bits(b)
+
+
+# --- the tracer ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One recorded operation: ``label = expr``, its value, and what it consumed."""
+
+    label: str
+    op: str
+    args: tuple[str, ...]
+    value: np.ndarray
+
+    @property
+    def expr(self) -> str:
+        """The operation as text, e.g. ``fma(-g, step, w)``."""
+        infix = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+        if self.op in infix and len(self.args) == 2:
+            return f"{self.args[0]} {infix[self.op]} {self.args[1]}"
+        if self.op == "negative":
+            return f"-{self.args[0]}"
+        return f"{self.op}({', '.join(self.args)})"
+
+
+class _Tracer:
+    """Labels of the traced values (by identity) and the steps recorded so far."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.labels: dict[int, str] = {}
+        self.keep: list[Any] = []  # keeps labelled objects alive, so their ids stay unique
+        self.returned: tuple[Any, Any] = (None, None)
+
+    def label_of(self, x: Any) -> str:
+        if isinstance(x, (np.ndarray, np.generic)):
+            found = self.labels.get(id(x))
+            if found is not None:
+                return found
+            return _decimal(_scalar(x))
+        return repr(x)
+
+    def name(self, x: Any, label: str) -> None:
+        self.labels[id(x)] = label
+        self.keep.append(x)
+
+    def record(self, op: str, args: tuple[Any, ...], value: np.ndarray) -> None:
+        label = f"t{len(self.steps) + 1}"
+        self.steps.append(Step(label, op, tuple(self.label_of(a) for a in args), value))
+        self.name(value, label)
+
+
+_ACTIVE: list[_Tracer] = []
+
+
+class _Traced(np.ndarray):
+    """An ndarray whose ufunc calls (Python operators) are recorded by the active tracer."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        plain = tuple(np.asarray(x) if isinstance(x, _Traced) else x for x in inputs)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if isinstance(result, np.generic):  # 0-d operands give NumPy scalars: keep them traced
+            result = np.asarray(result)
+        if not isinstance(result, np.ndarray) or result.dtype == np.bool_ or method != "__call__":
+            return result
+        traced = result.view(_Traced)
+        if _ACTIVE:
+            _ACTIVE[-1].record(ufunc.__name__, inputs, traced)
+        return traced
+
+
+def _recording_op(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
+    def recorded(*args: Any) -> Any:
+        plain = tuple(np.asarray(a) if isinstance(a, _Traced) else a for a in args)
+        result = op(*plain)
+        if isinstance(result, np.generic):
+            result = np.asarray(result)
+        if not isinstance(result, np.ndarray):
+            return result
+        traced = result.view(_Traced)
+        if _ACTIVE:
+            _ACTIVE[-1].record(name, args, traced)
+        return traced
+
+    recorded.__name__ = name
+    return recorded
+
+
+_RECORDING_OPS = {name: _recording_op(name, op) for name, op in _ops.OPS.items()}
+
+
+@contextmanager
+def _capture_locals(code: types.CodeType, into: dict[str, Any]) -> Iterator[None]:
+    """Copy the local variables of the frame running `code` into `into` when it returns."""
+
+    def local_tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
+        if event == "return":
+            into.update(frame.f_locals)
+        return local_tracer
+
+    def global_tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
+        return local_tracer if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(global_tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def _traced_formula(formula: Formula, tracer: _Tracer, captured: dict[str, Any]) -> Formula:
+    """`formula` rebuilt from its own code with recording ops, its inputs labelled and traced."""
+    rebound_globals = dict(formula.__globals__)
+    rebound_globals.update(_RECORDING_OPS)
+    rebound = types.FunctionType(
+        formula.__code__, rebound_globals, formula.__name__, formula.__defaults__, formula.__closure__
+    )
+
+    def run(*args: Any) -> tuple[Any, Any]:
+        *values, adaptive = args
+        traced = []
+        for name, x in zip(("w", "a", "g", "lr", "l1", "l2"), values, strict=True):
+            t = np.asarray(x).view(_Traced)
+            tracer.name(t, name)
+            traced.append(t)
+        _ACTIVE.append(tracer)
+        try:
+            with _capture_locals(formula.__code__, captured):
+                w_new, a_new = rebound(*traced, adaptive)
+        finally:
+            _ACTIVE.pop()
+        tracer.returned = (w_new, a_new)
+        return np.asarray(w_new), np.asarray(a_new)
+
+    return run
+
+
+# --- variants -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kernel path of one profile: which formula, and how the public kernel reaches it."""
+
+    id: str
+    profile: Profile
+    kernel: str  # "dense", "dense-simd", "dense-tail", "sparse"
+    prox_step: str
+    formula: Formula
+
+    def run_kernel(self, var: np.ndarray, accum: np.ndarray, grad: np.ndarray, hyper: tuple[Any, ...]) -> Any:
+        """The public kernel's output for this element, reached through this variant's path."""
+        emulate = None if self.profile.name == "exact" else self.profile.name
+        kw: dict[str, Any] = {"prox_step": self.prox_step, "emulate": emulate}
+        lr, l1, l2 = hyper
+        if self.kernel == "sparse":
+            out, _ = sparse_apply_proximal_adagrad(var, accum, lr, l1, l2, grad, np.array([0]), **kw)
+            return out[:1]
+        copies = self.profile.block(str(var.dtype)) if self.kernel == "dense-simd" else 1
+        w, a, g = (np.repeat(x, copies) for x in (var, accum, grad))
+        out, _ = apply_proximal_adagrad(w, a, lr, l1, l2, g, engine="reference", **kw)
+        return out[:1]
+
+
+def variants(dtype: str) -> tuple[list[Variant], list[dict[str, str]]]:
+    """The kernel paths that define `dtype`, and the profiles skipped (with the reason)."""
+    found: list[Variant] = []
+    skipped: list[dict[str, str]] = []
+    for name, profile in PROFILES.items():
+        dense_ok = dtype in profile.dtypes
+        sparse_ok = dtype in (profile.sparse_dtypes or profile.dtypes)
+        if not dense_ok and not sparse_ok:
+            skipped.append(
+                {"profile": name, "reason": f"no kernel for {dtype} (has {', '.join(profile.dtypes)})"}
+            )
+            continue
+        for step in profile.prox_steps:
+            tag = f"{name}/{step}" if len(profile.prox_steps) > 1 else name
+            paths: list[tuple[str, Formula]] = []
+            if dense_ok and profile.tail is not None:
+                paths += [("dense-simd", profile.dense), ("dense-tail", profile.tail)]
+            elif dense_ok:
+                paths.append(("dense", profile.dense))
+            if sparse_ok and (profile.sparse is not profile.dense or not dense_ok):
+                paths.append(("sparse", profile.sparse))
+            elif not sparse_ok and profile.sparse is not profile.dense and step == profile.prox_steps[0]:
+                sparse_has = ", ".join(profile.sparse_dtypes or profile.dtypes)
+                skipped.append(
+                    {"profile": f"{name}/sparse", "reason": f"no {dtype} kernel (has {sparse_has})"}
+                )
+            single = len(paths) == 1 and len(profile.prox_steps) > 1
+            for kernel, formula in paths:
+                vid = tag if single else f"{tag}/{kernel}"
+                found.append(Variant(vid, profile, kernel, step, formula))
+    return found, skipped
+
+
+# --- one variant, traced ------------------------------------------------------------------------------------
+
+
+def _first_consumer(steps: list[Step], label: str, start: int = 0) -> Step | None:
+    """The first step using `label`, skipping steps that rebind it (``l1 = flush(l1)``)."""
+    return next((s for s in steps[start:] if label in s.args and s.label != label), None)
+
+
+def _quantities(
+    steps: list[Step], named: dict[str, str], w_new: Any, a_new: Any, l1_zero: bool
+) -> dict[str, Any]:
+    by_label = {s.label: s for s in steps}
+
+    def local(key: str) -> Step | None:
+        for alias in _LOCAL_ALIASES[key]:
+            if alias in named and named[alias] in by_label:
+                return by_label[named[alias]]
+        return None
+
+    out: dict[str, Any] = {}
+    accum_step = next((s for s in steps if s.value is a_new), None)
+    out["accum"] = accum_step
+    out["lr_t"] = local("lr_t")
+    out["prox_v"] = local("prox_v")
+    threshold = None if l1_zero else _first_consumer(steps, "l1")
+    out["threshold"] = threshold
+    den = local("denominator")
+    if den is None:
+        uses_l2 = _first_consumer(steps, "l2")
+        if uses_l2 is not None and uses_l2.op != "fma":
+            den = _first_consumer(steps, uses_l2.label, steps.index(uses_l2) + 1)
+        else:
+            den = uses_l2
+    out["denominator"] = den
+    return out
+
+
+def trace_variant(
+    variant: Variant, var: np.ndarray, accum: np.ndarray, grad: np.ndarray, hyper: tuple[Any, ...]
+) -> dict[str, Any]:
+    """Run one variant's formula on one element, traced; return its steps, quantities and output."""
+    xp = array_api_compat.array_namespace(var)
+    tracer = _Tracer()
+    captured: dict[str, Any] = {}
+    traced = _traced_formula(variant.formula, tracer, captured)
+    lr, l1, l2 = hyper
+    w_out, a_out = variant.profile.evaluate(
+        traced, xp, var, accum, grad, lr, l1, l2, prox_step=variant.prox_step
+    )
+    compute = str(np.dtype(variant.profile.compute_dtype(xp, var.dtype)))
+    renamed: dict[str, str] = {}
+    for key, v in captured.items():  # the formula's own names for its steps (first name wins)
+        label = tracer.labels.get(id(v)) if isinstance(v, np.ndarray) else None
+        if label is None or label in renamed or not any(s.label == label for s in tracer.steps):
+            continue
+        renamed[label] = key
+    for s in tracer.steps:
+        s.label = renamed.get(s.label, s.label)
+        s.args = tuple(renamed.get(a, a) for a in s.args)
+    named = {key: key for key in renamed.values()}
+    picks = _quantities(tracer.steps, named, *tracer.returned, float(_scalar(l1)) == 0.0)
+    quantities: dict[str, Any] = {}
+    for key, s in picks.items():
+        if s is None:
+            quantities[key] = None
+            continue
+        entry = {**describe_value(s.value), "expr": f"{s.label} = {s.expr}", "comparable": True}
+        if key == "threshold" and s.op == "fma":
+            entry["comparable"] = False
+            entry["note"] = "fused: |v| - s*l1 in one rounding, the threshold is never rounded on its own"
+        quantities[key] = entry
+    quantities["result"] = {**describe_value(w_out), "expr": f"var_out = {_rounding(compute, var.dtype)}"}
+    kernel_out = variant.run_kernel(var, accum, grad, hyper)
+    return {
+        "id": variant.id,
+        "profile": variant.profile.name,
+        "kernel": variant.kernel,
+        "prox_step": variant.prox_step,
+        "compute_dtype": compute,
+        "formula": f"{variant.formula.__module__}.{variant.formula.__qualname__}",
+        "trace": [{"name": s.label, "expr": s.expr, **describe_value(s.value)} for s in tracer.steps],
+        "quantities": quantities,
+        "accum_out": describe_value(a_out),
+        "kernel_output": describe_value(kernel_out),
+        "matches_kernel": _same(kernel_out, w_out),
+    }
+
+
+def _rounding(compute: str, dtype: Any) -> str:
+    return "w_new" if compute == str(dtype) else f"{dtype}(w_new)  (one rounding of the {compute} result)"
+
+
+# --- comparisons ---
+
+
+def _narrower(a: str, b: str) -> str:
+    return a if np.dtype(a).itemsize <= np.dtype(b).itemsize else b
+
+
+def first_difference(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any] | None:
+    """The first named quantity where variants `x` and `y` differ (compared in the narrower compute dtype)."""
+    compare_in = _narrower(x["compute_dtype"], y["compute_dtype"])
+    for key in QUANTITIES:
+        qx, qy = x["quantities"].get(key), y["quantities"].get(key)
+        if qx is None or qy is None or not qx.get("comparable", True) or not qy.get("comparable", True):
+            continue
+        dt = np.dtype(qx["dtype"]) if key == "result" else np.dtype(compare_in)
+        vx = np.asarray(float.fromhex(qx["hex"])).astype(dt)
+        vy = np.asarray(float.fromhex(qy["hex"])).astype(dt)
+        if np.isnan(vx) and np.isnan(vy):
+            continue
+        if _bits(_scalar(vx)) != _bits(_scalar(vy)):
+            return {"quantity": key, "a": describe_value(vx), "b": describe_value(vy), "compared_in": str(dt)}
+    return None
+
+
+def _differences(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For every pair of variants with the same prox step: where they first differ (or ``None``)."""
+    pairs = []
+    for i, x in enumerate(results):
+        for y in results[i + 1 :]:
+            if x["prox_step"] != y["prox_step"]:
+                continue
+            pairs.append({"a": x["id"], "b": y["id"], "first": first_difference(x, y)})
+    return pairs
+
+
+# --- entry points ---
+
+
+def _parse_number(name: str, text: str | float) -> float:
+    if isinstance(text, (int, float)):
+        return float(text)
+    s = text.strip()
+    try:
+        if s.lower().lstrip("+-").startswith("0x"):
+            return float.fromhex(s)
+        return float(s)
+    except ValueError:
+        raise ValueError(
+            f"--{name} must be a decimal or hex float (e.g. 0.1 or 0x1.99999ap-4), got {text!r}"
+        ) from None
+
+
+def explain_element(
+    *,
+    var: float | str,
+    accum: float | str,
+    grad: float | str,
+    lr: float | str,
+    l1: float | str = 0.0,
+    l2: float | str = 0.0,
+    dtype: str = "float32",
+) -> dict[str, Any]:
+    """Trace one element's update in every profile and prox form; return a JSON-ready report.
+
+    Values may be numbers or strings (decimal or hex float); they are rounded
+    to `dtype` (the hyper-parameters to the dtype the kernels receive them in)
+    exactly as the public kernels do, and their errors are the kernels' errors.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    cls = np.dtype(dtype).type
+    with np.errstate(over="ignore"):
+        w, a, g = (
+            np.array([_parse_number(n, v)], dtype=cls)
+            for n, v in (("var", var), ("accum", accum), ("grad", grad))
+        )
+    if bool(a[0] < 0):
+        raise ValueError(f"--accum must be non-negative, got {accum!r}")
+    xp = array_api_compat.array_namespace(w)
+    hyper = tuple(
+        np.asarray(check_hyperparameter(n, _parse_number(n, v), w, xp))
+        for n, v in (("lr", lr), ("l1", l1), ("l2", l2))
+    )
+    found, skipped = variants(dtype)
+    with np.errstate(all="ignore"):  # IEEE special values are part of what is explained
+        results = [trace_variant(v, w, a, g, hyper) for v in found]
+        baseline = {r["prox_step"]: r for r in reversed(results) if r["profile"] == "exact"}
+        for r in results:
+            base = baseline.get(r["prox_step"])
+            r["first_difference"] = (
+                None
+                if base is None or base is r
+                else {"against": base["id"], **(first_difference(base, r) or {})}
+            )
+        differences = _differences(results)
+    return {
+        "format": "proxadagrad-explain",
+        "format_version": 1,
+        "dtype": dtype,
+        "inputs": {
+            "var": describe_value(w),
+            "accum": describe_value(a),
+            "grad": describe_value(g),
+            "lr": describe_value(hyper[0]),
+            "l1": describe_value(hyper[1]),
+            "l2": describe_value(hyper[2]),
+        },
+        "variants": results,
+        "differences": differences,
+        "skipped": skipped,
+    }
+
+
+def _case_path(spec: str) -> Path:
+    path = Path(spec)
+    if path.suffix == ".json" and path.is_file():
+        return path
+    candidate = path.parent / "cases" / f"{path.name}.json"
+    if candidate.is_file():
+        return candidate
+    raise ValueError(f"--case {spec!r}: no case file {candidate} (give SUITE_DIR/CASE_ID or a case .json)")
+
+
+def explain_case(spec: str, index: int) -> dict[str, Any]:
+    """Explain element `index` of a vector case (``SUITE_DIR/CASE_ID``); report the case's expected value too.
+
+    Dense cases: `index` is a flat index into ``var``. Sparse cases with row
+    gradients: a flat index into the gradient rows (the element of ``var`` it
+    updates is reported); a row repeated in ``indices`` is refused, since its
+    update is not the update of one element.
+    """
+    from .vectors.format import read_case
+
+    case = read_case(_case_path(spec))
+    meta, inputs = case.meta, case.group("inputs")
+    expected = case.group("expected")
+    var = inputs["var"]
+    if meta["op"] == "dense":
+        size = var.size
+        if not 0 <= index < size:
+            raise ValueError(f"--index must lie in [0, {size}) for case {case.id}, got {index}")
+        w, a, g = (inputs[k].reshape(-1)[index] for k in ("var", "accum", "grad"))
+        where: Any = index
+        out_at = (lambda x: x.reshape(-1)[index]) if "var_out" in expected else None
+    else:
+        if meta["options"].get("grad_format", "rows") != "rows" or "indices" not in inputs:
+            raise ValueError(f"case {case.id}: explain reads sparse cases with row gradients only")
+        rows, idx = inputs["grad"], inputs["indices"]
+        row_len = int(np.prod(rows.shape[1:]))
+        if not 0 <= index < rows.size:
+            raise ValueError(
+                f"--index must lie in [0, {rows.size}) (the gradient rows) for case {case.id}, got {index}"
+            )
+        r, col = divmod(index, row_len)
+        target = int(idx[r])
+        if int(np.sum(idx == target)) > 1:
+            raise ValueError(
+                f"case {case.id}: row {target} appears {int(np.sum(idx == target))} times in indices; "
+                "explain follows one update of one element (pick an index of an unrepeated row)"
+            )
+        w, a = (inputs[k].reshape(var.shape[0], -1)[target, col] for k in ("var", "accum"))
+        g = rows.reshape(rows.shape[0], -1)[r, col]
+        where = [target, col]
+        out_at = (lambda x: x.reshape(var.shape[0], -1)[target, col]) if "var_out" in expected else None
+    h = meta["hyper"]
+    report = explain_element(
+        var=float(w),
+        accum=float(a),
+        grad=float(g),
+        lr=h["lr"],
+        l1=h["l1"],
+        l2=h["l2"],
+        dtype=str(var.dtype),
+    )
+    info: dict[str, Any] = {
+        "id": case.id,
+        "op": meta["op"],
+        "profile": meta["profile"],
+        "prox_step": meta["prox_step"],
+        "index": index,
+        "element": where,
+    }
+    if out_at is not None:
+        want = out_at(expected["var_out"])
+        info["expected_var_out"] = describe_value(want)
+        matching = _case_variant(report["variants"], meta, index, var.size)
+        if matching is not None:
+            info["variant"] = matching["id"]
+            got = np.asarray(float.fromhex(matching["quantities"]["result"]["hex"]), dtype=want.dtype)
+            info["matches_expected"] = _same(got, want)
+    report["case"] = info
+    return report
+
+
+def _case_variant(results: list[dict[str, Any]], meta: dict[str, Any], index: int, size: int) -> Any:
+    """The variant a case's kernel takes for this element (SIMD or tail by position, for dense)."""
+    same = [r for r in results if r["profile"] == meta["profile"] and r["prox_step"] == meta["prox_step"]]
+    profile = PROFILES.get(meta["profile"])
+    if meta["op"] == "sparse":
+        pick = [r for r in same if r["kernel"] == "sparse"] or same
+    elif profile is not None and profile.tail is not None:
+        head = size - size % profile.tail_block
+        pick = [r for r in same if r["kernel"] == ("dense-tail" if index >= head else "dense-simd")]
+    else:
+        pick = [r for r in same if r["kernel"] != "sparse"]
+    return pick[0] if pick else None
+
+
+# --- text output ---
+
+
+def format_text(report: dict[str, Any]) -> str:
+    """The human-readable form of a report: inputs, then per variant its steps and named quantities."""
+    lines: list[str] = []
+
+    def val(v: dict[str, str]) -> str:
+        return f"{v['decimal']:>24}  {v['bits']:<18}  {v['hex']}"
+
+    lines.append(f"one element, dtype {report['dtype']} (each value: decimal, bits, exact hex float)")
+    for k, v in report["inputs"].items():
+        lines.append(f"  {k:<8} {val(v)}")
+    if "case" in report:
+        c = report["case"]
+        lines.append(f"case {c['id']} element {c['element']} ({c['op']}, {c['profile']}, {c['prox_step']})")
+        if "expected_var_out" in c:
+            lines.append(f"  expected var_out {val(c['expected_var_out'])}")
+            if "variant" in c:
+                verdict = "equal" if c["matches_expected"] else "DIFFERENT"
+                lines.append(f"  the case's path is {c['variant']}: its result is {verdict}")
+    for r in report["variants"]:
+        lines.append("")
+        lines.append(
+            f"== {r['id']}  ({r['prox_step']} prox, computed in {r['compute_dtype']}; {r['formula']})"
+        )
+        for s in r["trace"]:
+            lines.append(f"  {s['name']:>8} = {s['expr']:<34} {val(s)}")
+        first = (r.get("first_difference") or {}).get("quantity")
+        lines.append("  named quantities:")
+        for key in QUANTITIES:
+            q = r["quantities"].get(key)
+            if q is None:
+                note = "(l1 = 0: the kernels skip the threshold)" if key == "threshold" else "(not computed)"
+                lines.append(f"    {key:<12} {note}")
+                continue
+            mark = f"   <-- first differs from {r['first_difference']['against']}" if key == first else ""
+            lines.append(f"    {key:<12} {val(q)}{mark}")
+            if q.get("note"):
+                lines.append(f"    {'':<12} {q['note']}")
+        status = "equal" if r["matches_kernel"] else "DIFFERENT"
+        lines.append(f"  public kernel output: {r['kernel_output']['bits']} ({status})")
+    lines.append("")
+    lines.append("where two variants first differ (same prox form):")
+    for d in report["differences"]:
+        f = d["first"]
+        if f is None:
+            lines.append(f"  {d['a']} vs {d['b']}: identical in every quantity")
+        else:
+            lines.append(
+                f"  {d['a']} vs {d['b']}: first at {f['quantity']} "
+                f"({f['a']['bits']} vs {f['b']['bits']}, in {f['compared_in']})"
+            )
+    for s in report["skipped"]:
+        lines.append(f"skipped {s['profile']}: {s['reason']}")
+    return "\n".join(lines)
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The report as JSON (sorted keys, two-space indent)."""
+    return json.dumps(report, indent=2, sort_keys=True)
