@@ -44,7 +44,10 @@ import numpy as np
 from . import _ops
 from ._profiles import Formula, Profile
 
-__all__ = ["CHUNK", "ENGINES", "engine_info", "evaluate", "numba_available", "surely_non_negative", "warm_up"]
+__all__ = [
+    "CHUNK", "ENGINES", "engine_info", "evaluate", "indices_unique", "numba_available", "surely_non_negative",
+    "warm_up",
+]
 
 Array = Any
 Namespace = Any
@@ -118,6 +121,19 @@ def surely_non_negative(xp: Namespace, x: Array) -> bool:
     if type(x) is not np.ndarray or x.size == 0:
         return False
     return bool(np.min(x) >= 0)
+
+
+def indices_unique(idx: Array) -> bool:
+    """True when `idx` is a NumPy array with no repeated value (False means "group them").
+
+    Increasing indices are recognised in one pass; others are sorted once.
+    """
+    if type(idx) is not np.ndarray or idx.ndim != 1:
+        return False
+    if idx.shape[0] < 2 or bool(np.all(idx[1:] > idx[:-1])):
+        return True
+    ordered = np.sort(idx)
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def engine_info(
@@ -520,6 +536,63 @@ def _numba_evaluate(
 
 def _address(x: np.ndarray) -> int:
     return int(x.__array_interface__["data"][0])
+
+
+_ROW_KERNELS: dict[tuple[Formula, str], Any] = {}
+
+
+def sparse_rows(
+    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, rows: Array, idx: Array,
+    lr: Array, l1: Array, l2: Array, *, prox_step: str, inplace: bool, threads: int | None = None,
+) -> tuple[Array, Array] | None:
+    """Update the rows `idx` (unique) of `var` and `accum` with the compiled loop, or return None.
+
+    Applies to C-contiguous NumPy tables and gradient rows of one dtype that numba
+    compiles for `profile` (else None: the caller gathers, updates and scatters).
+    Also None when a touched accumulator is negative, so that the caller's check
+    raises its error before anything is written. ``inplace=False`` copies the
+    tables first (the result must be new arrays).
+    """
+    arrays = (var, accum, rows)
+    if xp is not _numpy_namespace() or not all(type(x) is np.ndarray and x.flags.c_contiguous for x in arrays):
+        return None
+    if not (var.dtype == accum.dtype == rows.dtype) or var.ndim < 1 or type(idx) is not np.ndarray:
+        return None
+    if _choose("auto", profile, var.dtype, fast_ok=True) != "numba" or idx.dtype != np.int64:
+        return None
+    if np.may_share_memory(var, accum) or np.may_share_memory(var, rows) or np.may_share_memory(accum, rows):
+        return None
+    from . import _numba_ops
+
+    n_rows, k = var.shape[0], idx.shape[0]
+    inner = var.size // n_rows if n_rows else 0
+    acc2 = accum.reshape(n_rows, inner)
+    if _numba_ops.any_negative_rows(acc2, idx):
+        return None
+    if not inplace:
+        var, accum = np.array(var, copy=True), np.array(accum, copy=True)
+        acc2 = accum.reshape(n_rows, inner)
+    var2, g2 = var.reshape(n_rows, inner), rows.reshape(k, inner)
+    compute = np.dtype(profile.compute_dtype(xp, var.dtype))
+    key = (formula, compute.name)
+    with _KERNELS_LOCK:
+        kernel = _ROW_KERNELS.get(key)
+        if kernel is None:
+            scalar = _numba_ops.compile_formula(formula, compute)
+            kernel = _ROW_KERNELS[key] = _numba_ops.make_rows_kernel(scalar, compute)
+    hyper = (lr[()], l1[()], l2[()], prox_step == "adaptive")
+
+    def run(start: int, stop: int) -> None:
+        kernel(var2, acc2, g2[start:stop], idx[start:stop], *hyper)
+
+    threads = _threads() if threads is None else threads
+    if threads <= 1 or k * inner < _NUMBA_MIN_PARALLEL:
+        run(0, k)
+    else:
+        bounds = [k * p // (2 * threads) for p in range(2 * threads + 1)]
+        for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
+            pass
+    return var, accum
 
 
 def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str = "adaptive") -> None:

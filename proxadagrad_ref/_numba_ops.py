@@ -340,3 +340,41 @@ def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
             a[i] = a_new
 
     return numba.njit(nogil=True, **_JIT)(into_outputs), numba.njit(nogil=True, **_JIT)(in_place)
+
+
+def make_rows_kernel(scalar_formula: Any, compute: Any) -> Any:
+    """A serial loop applying a compiled formula in place to the rows ``idx`` of two tables.
+
+    ``rows_in_place(var, acc, g, idx, lr, l1, l2, adaptive)`` with ``var`` and
+    ``acc`` of shape ``(rows, inner)``, ``g`` of shape ``(len(idx), inner)`` and
+    unique ``idx``: row ``idx[r]`` of both tables is updated with gradient row
+    ``r``, element by element, exactly as the dense loop would (same compiled
+    formula, same conversions). Each touched row is read and written once,
+    while it is in cache: no gathered copies, no scatter. Releases the GIL.
+    """
+    cls = np.dtype(compute).type
+
+    def rows_in_place(var: Any, acc: Any, g: Any, idx: Any, lr: Any, l1: Any, l2: Any,
+                      adaptive: bool) -> None:  # pragma: no cover - compiled
+        lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
+        for r in range(idx.shape[0]):
+            row = idx[r]
+            for j in range(var.shape[1]):
+                w_new, a_new = scalar_formula(
+                    cls(var[row, j]), cls(acc[row, j]), cls(g[r, j]), lr_, l1_, l2_, adaptive
+                )
+                var[row, j] = w_new
+                acc[row, j] = a_new
+
+    return numba.njit(nogil=True, **_JIT)(rows_in_place)
+
+
+@numba.njit(nogil=True, **_JIT)
+def any_negative_rows(acc, idx):  # pragma: no cover - compiled
+    """True when a row ``idx[r]`` of `acc` (2-D) has an entry ``< 0`` (NaN is not negative)."""
+    for r in range(idx.shape[0]):
+        row = idx[r]
+        for j in range(acc.shape[1]):
+            if acc[row, j] < 0:
+                return True
+    return False

@@ -26,6 +26,7 @@ Semantics every implementation of this vocabulary must honour (IEEE 754):
                      with flush-to-zero: float32 ``vrsqrtps`` estimate (AMD Zen 3 table,
                      ``data/rsqrtps_amd_zen3.npy``) refined by one unfused Newton step;
                      float64 ``1/sqrt(x)``.
+``rsqrt_scalar(x)``  Eigen's scalar reciprocal square root, ``1/sqrt(x)`` (two roundings), flushed.
 """
 
 from __future__ import annotations
@@ -43,17 +44,17 @@ __all__ = [
     "as_float32",
     "as_float64",
     "as_type_of",
-    "rsqrt_eigen",
-    "rsqrt_estimate",
-    "std_max0",
     "flush",
     "fma",
     "maximum",
     "namespace",
     "positive_part",
+    "rsqrt_eigen",
+    "rsqrt_estimate",
     "sign",
     "signum",
     "sqrt",
+    "std_max0",
 ]
 
 Array = Any
@@ -153,8 +154,9 @@ def rsqrt_estimate(x: Array) -> Array:
     top = xp.floor((safe / xp.pow(2.0, e) - 1.0) * 4096.0)
     parity = e - 2.0 * xp.floor(e / 2.0)
     table = xp.asarray(_rsqrt_table_values(), device=array_api_compat.device(x))
-    index = xp.astype(parity * 4096.0 + top, xp.int64)
-    estimate = xp.astype(xp.take(table, index) * xp.pow(2.0, -(e - parity) / 2.0), xp.float32)
+    index = xp.reshape(xp.astype(parity * 4096.0 + top, xp.int64), (-1,))  # take wants 1-D indices
+    entry = xp.reshape(xp.take(table, index), x.shape)
+    estimate = xp.astype(entry * xp.pow(2.0, -(e - parity) / 2.0), xp.float32)
     inf = xp.full_like(x, xp.inf)
     special = xp.where(xp.abs(x) < f32.smallest_normal, xp.copysign(inf, x), xp.full_like(x, xp.nan))
     special = xp.where(x == xp.inf, xp.zeros_like(x), special)
@@ -166,7 +168,7 @@ def rsqrt_eigen(x: Array) -> Array:
     xp = namespace(x)
     x = flush(x)
     if x.dtype == xp.float64:
-        return flush(1.0 / flush(xp.sqrt(x)))
+        return rsqrt_scalar(x)
     y0 = rsqrt_estimate(x)
     # One Newton step, every product and sum rounded (and flushed) on its own:
     r2 = flush(x * y0)
@@ -174,6 +176,12 @@ def rsqrt_eigen(x: Array) -> Array:
     h = flush(flush(r2 * y0) - 1.0)
     y1 = flush(flush(half * h) + y0)
     return xp.where(xp.isnan(y1), y0, y1)  # 0 -> inf, inf -> 0 and NaN keep the estimate
+
+
+def rsqrt_scalar(x: Array) -> Array:
+    """Eigen's scalar ``rsqrt``: ``1 / sqrt(x)``, two roundings, under flush-to-zero."""
+    xp = namespace(x)
+    return flush(1.0 / flush(xp.sqrt(flush(x))))
 
 
 def maximum(x: Array, y: Array) -> Array:
@@ -212,6 +220,7 @@ OPS: dict[str, Any] = {
     "as_type_of": as_type_of,
     "std_max0": std_max0,
     "rsqrt_eigen": rsqrt_eigen,
+    "rsqrt_scalar": rsqrt_scalar,
     "maximum": maximum,
     "positive_part": positive_part,
     "fma": fma,

@@ -28,6 +28,7 @@ before the formula and rounded back after it (exact) or used as they are
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ from ._ops import (
     maximum,
     positive_part,
     rsqrt_eigen,
+    rsqrt_scalar,  # noqa: F401  (looked up by tensorflow_scalar_formula, see with_op)
     sign,
     signum,
     sqrt,
@@ -170,24 +172,30 @@ def tensorflow_packet_formula(
     return w_new, a_new
 
 
-def tensorflow_scalar_formula(
-    w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
-) -> tuple[Any, Any]:
+def with_op(formula: Formula, name: str, doc: str, **swaps: str) -> Formula:
+    """The same formula with some operations swapped for others (by name), as a new function.
+
+    The swap is made in the code object's names, so every backend that gives
+    the vocabulary a meaning (arrays, compiled scalars) sees the swapped
+    operation: the arithmetic around it is still written once.
+    """
+    code = formula.__code__
+    names = tuple(swaps.get(n, n) for n in code.co_names)
+    swapped = types.FunctionType(code.replace(co_names=names, co_name=name), formula.__globals__, name)
+    swapped.__qualname__ = name
+    swapped.__doc__ = doc
+    return swapped
+
+
+tensorflow_scalar_formula = with_op(
+    tensorflow_packet_formula,
+    "tensorflow_scalar_formula",
     """TensorFlow CPU ``ApplyProximalAdagrad``, Eigen scalar path (the last ``n % lanes`` elements).
 
-    As the packet path, but ``rsqrt`` is ``1 / sqrt`` with two roundings.
-    """
-    w, a, g, lr, l1, l2 = flush(w), flush(a), flush(g), flush(lr), flush(l1), flush(l2)
-    a_new = flush(a + flush(g * g))
-    step = flush(lr * flush(1.0 / flush(sqrt(a_new))))
-    prox_v = flush(w - flush(g * step))
-    den = flush(1.0 + flush(l2 * step))
-    if l1 > 0:
-        shrunk = std_max0(flush(absolute(prox_v) - flush(step * l1)))
-        w_new = flush(flush(signum(prox_v) * shrunk) / den)
-    else:
-        w_new = flush(prox_v / den)
-    return w_new, a_new
+    The packet formula with ``rsqrt`` computed as ``1 / sqrt`` (two roundings).
+    """,
+    rsqrt_eigen="rsqrt_scalar",
+)
 
 
 def tensorflow_column_formula(

@@ -244,11 +244,29 @@ def sparse_apply_proximal_adagrad(
             return var, accum
         return xp.asarray(var, copy=True), xp.asarray(accum, copy=True)
 
+    if _fast.indices_unique(idx):
+        # NumPy fast path: every row once, so no grouping and no summation (a sum of one row is
+        # that row, and its float64 widening is exact): the same bits as the grouped path.
+        if _whole_rows(profile, xp, var):
+            done = _fast.sparse_rows(
+                profile, profile.sparse, xp, var, accum, rows, idx, lr_, l1_, l2_,
+                prox_step=prox_step, inplace=inplace,
+            )
+            if done is not None:  # compiled: each touched row read and written once, in place
+                return done
+        w = xp.take(var, idx, axis=0)
+        a = xp.take(accum, idx, axis=0)
+        if not _fast.surely_non_negative(xp, a):
+            check_non_negative("accum (touched rows)", a, xp)
+        w, a = _update_rows(profile, xp, w, a, rows, (lr_, l1_, l2_), prox_step)
+        return scatter_rows(xp, var, idx, w, inplace=inplace), scatter_rows(xp, accum, idx, a, inplace=inplace)
+
     groups = _group(idx, xp)
     touched = groups.unique
     w = xp.take(var, touched, axis=0)
     a = xp.take(accum, touched, axis=0)
-    check_non_negative("accum (touched rows)", a, xp)
+    if not _fast.surely_non_negative(xp, a):
+        check_non_negative("accum (touched rows)", a, xp)
 
     if duplicates == "error" and len(groups.widths) > 1:
         first = int(touched[0])
@@ -265,6 +283,16 @@ def sparse_apply_proximal_adagrad(
     var_new = scatter_rows(xp, var, touched, w, inplace=inplace)
     accum_new = scatter_rows(xp, accum, touched, a, inplace=inplace)
     return var_new, accum_new
+
+
+def _whole_rows(profile: Profile, xp: Namespace, var: Array) -> bool:
+    """True when the profile's sparse formula applies to every element of a row (no column/tail path)."""
+    inner = 1
+    for d in var.shape[1:]:
+        inner *= int(d)
+    if profile.sparse_column is not None and inner == 1:
+        return False
+    return profile.sparse_tail is None or inner % profile.block(dtype_name(xp, var.dtype)) == 0
 
 
 def _update_rows(

@@ -1,31 +1,59 @@
 """Record TensorFlow Proximal Adagrad kernel outputs as reference data.
 
-Run inside a virtual environment that has TensorFlow (CPU wheel) installed::
+Two steps, two environments (the recording needs TensorFlow, the import only
+this project)::
 
-    python scripts/record_tensorflow.py --seed 0 --out recorded/tensorflow
+    /tmp/venv-tf/bin/python scripts/record_tensorflow.py --out /tmp/tf_raw
+    /tmp/venv-dev/bin/python scripts/record_tensorflow.py --import-from /tmp/tf_raw \
+        --dest conformance_vectors/recorded/tensorflow
+
+``--size small`` (the default, about 2.5 MB once imported) is what the
+repository commits; ``--size full`` records the same kinds of case on larger
+arrays and more hyper-parameter combinations (about 15 MB).
 
 Every case is one call of a TensorFlow raw op on fixed, seeded inputs:
 
-* ``ResourceApplyProximalAdagrad`` for dense cases (float32 and float64);
-* ``ResourceSparseApplyProximalAdagrad`` for sparse cases (unique sorted,
-  unique unsorted and repeated indices; one-column and multi-column rows).
+* ``ResourceApplyProximalAdagrad`` for dense cases (float32 and float64), on
+  sizes that leave every possible scalar tail after the packets (8 float32 /
+  4 float64 lanes), on a grid of special values, and on every hyper-parameter
+  combination of :data:`HYPER_PARAMETERS`;
+* ``ResourceSparseApplyProximalAdagrad`` for sparse cases: rows of 1, 3, 8, 13
+  and 64 elements (``inner_dim == 1`` takes TensorFlow's plain C++ loop, wider
+  rows its Eigen packet path), unique sorted, unique unsorted and repeated
+  indices, a rank-1 table and special values.
 
-Each case is written as ``<name>.npz`` holding plain numeric arrays only:
-``var``, ``accum``, ``grad``, ``indices`` (sparse cases), ``lr``, ``l1``,
-``l2`` (0-d arrays of the variable dtype) and the op results ``var_out`` and
-``accum_out``.  ``cases.json`` describes each case and ``provenance.json``
-records the software versions, the CPU, the date, the seed and the ops called.
-``rsqrt_probe.npz`` stores ``tf.math.rsqrt`` on a fixed float32 probe vector
-(``x``, ``y``); its result depends on the CPU's ``rsqrtps`` approximation, so
-it identifies which hardware table the float32 kernels used.
+The recording run writes into ``--out``:
+
+``kernels/``
+    one ``<name>.npz`` per case holding plain numeric arrays only: ``var``,
+    ``accum``, ``grad``, ``indices`` (sparse cases), ``lr``, ``l1``, ``l2``
+    (0-d arrays of the variable dtype) and the op results ``var_out`` and
+    ``accum_out``; plus ``provenance.json`` whose ``"cases"`` describes each
+    file (the layout ``proxadagrad_ref.vectors.recorded.import_npz_folder``
+    reads).
+``rsqrt_probe.npz``
+    ``tf.math.rsqrt`` on one float32 input per ``vrsqrtps`` table entry
+    (``x``, ``y``); its result depends on the CPU's approximation, so it tells
+    which hardware table the float32 kernels used (``provenance.json`` holds
+    the verdict, see :func:`probe_verdict`).
+``provenance.json``, ``cases.json``
+    software versions, CPU model and flags, date, seed, size, ops called; an
+    index of every case.
+
+The import step turns ``kernels/`` into a conformance-vector suite at
+``--dest`` (profile ``tensorflow``, duplicates ``sequential``, compliance
+``EXACT``) and copies ``provenance.json``, ``cases.json`` and
+``rsqrt_probe.npz`` beside it.
 
 Notes
 -----
 TensorFlow runs its CPU kernels with flush-to-zero and denormals-are-zero
 enabled, and its float32 ``rsqrt`` packet path uses the approximate
-``rsqrtps`` instruction refined by one Newton step, so the float32 outputs
+``vrsqrtps`` instruction refined by one Newton step, so the float32 outputs
 depend on the CPU vendor.  Results are copied into fresh NumPy arrays before
 the next op runs, because a resource variable's buffer is updated in place.
+Accumulators are never negative (the engine refuses negative accumulators);
+``var`` and ``grad`` take every special value.
 """
 
 from __future__ import annotations
@@ -35,13 +63,19 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf
+try:  # only the recording step needs TensorFlow; --import-from runs without it
+    import tensorflow as tf
+except ImportError:  # pragma: no cover - depends on the environment
+    tf = None
 
 DENSE_OP = "ResourceApplyProximalAdagrad"
 SPARSE_OP = "ResourceSparseApplyProximalAdagrad"
@@ -59,7 +93,7 @@ HYPER_PARAMETERS: list[tuple[str, float, float, float]] = [
 ]
 
 
-def host(value: tf.Variable | tf.Tensor) -> np.ndarray:
+def host(value: Any) -> np.ndarray:
     """Copy a TensorFlow variable or tensor into an independent NumPy array.
 
     Parameters
@@ -261,7 +295,7 @@ def sparse_indices(rng: np.random.Generator, kind: str, rows: int, count: int, i
     rng : numpy.random.Generator
         Source of randomness.
     kind : {"unique_sorted", "unique_unsorted", "duplicates"}
-        ``duplicates`` draws ``count`` indices from the first tenth of the
+        ``duplicates`` draws ``count`` indices from the first quarter of the
         table, so most rows repeat, in no particular order.
     rows : int
         Number of rows of the table.
@@ -280,19 +314,74 @@ def sparse_indices(rng: np.random.Generator, kind: str, rows: int, count: int, i
     elif kind == "unique_unsorted":
         idx = rng.choice(rows, count, replace=False)
     elif kind == "duplicates":
-        idx = rng.integers(0, max(rows // 10, 1), count)
+        idx = rng.integers(0, max(rows // 4, 2), count)
     else:
         raise ValueError(f"unknown index kind {kind!r}")
     return idx.astype(itype)
 
 
-def build_cases(seed: int) -> list[tuple[str, str, dict[str, np.ndarray], dict[str, object]]]:
+@dataclass(frozen=True)
+class Sizes:
+    """How much one recording covers.
+
+    Attributes
+    ----------
+    dense_sizes : tuple of int
+        Dense array lengths recorded once each (hyper-parameters rotate through
+        :data:`HYPER_PARAMETERS`); together they leave every scalar tail length.
+    dense_hyper_n : int
+        Dense length recorded once per hyper-parameter combination.
+    dense_large : int
+        Length of one larger dense float32 case (large enough for the thread
+        pool to split it), 0 for none.
+    sparse_tables : tuple of (int, int, int)
+        ``(inner_dim, rows, count)`` per sparse table shape.
+    sparse_hypers : int
+        Hyper-parameter combinations recorded per sparse shape and index kind.
+    rank1 : tuple of (int, int)
+        ``(rows, count)`` of the rank-1 sparse table with repeated indices.
+    """
+
+    dense_sizes: tuple[int, ...]
+    dense_hyper_n: int
+    dense_large: int
+    sparse_tables: tuple[tuple[int, int, int], ...]
+    sparse_hypers: int
+    rank1: tuple[int, int]
+
+
+SIZES = {
+    "small": Sizes(
+        dense_sizes=(1, 7, 8, 13, 1000, 4099, 2, 3, 4, 5, 6, 12, 17, 259),
+        dense_hyper_n=515,
+        dense_large=8195,
+        sparse_tables=((1, 300, 120), (3, 100, 40), (8, 60, 24), (13, 40, 16), (64, 12, 6)),
+        sparse_hypers=2,
+        rank1=(500, 300),
+    ),
+    "full": Sizes(
+        dense_sizes=(1, 7, 8, 13, 1000, 4099, 2, 3, 4, 5, 6, 12, 17, 259, 65539),
+        dense_hyper_n=2051,
+        dense_large=32771,
+        sparse_tables=((1, 2000, 800), (3, 600, 240), (8, 400, 160), (13, 300, 100), (64, 150, 60)),
+        sparse_hypers=4,
+        rank1=(3000, 2000),
+    ),
+}
+"""Size presets: ``small`` is committed; ``full`` is the broader local run."""
+
+INDEX_KINDS = ("unique_sorted", "unique_unsorted", "duplicates")
+
+
+def build_cases(seed: int, sizes: Sizes) -> list[tuple[str, str, dict[str, np.ndarray], dict[str, object]]]:
     """Generate every case's inputs deterministically from ``seed``.
 
     Parameters
     ----------
     seed : int
         Seed of the NumPy generator.
+    sizes : Sizes
+        Array sizes and how many combinations to record.
 
     Returns
     -------
@@ -301,21 +390,31 @@ def build_cases(seed: int) -> list[tuple[str, str, dict[str, np.ndarray], dict[s
     """
     rng = np.random.default_rng(seed)
     cases: list[tuple[str, str, dict[str, np.ndarray], dict[str, object]]] = []
+    sparse_hypers = HYPER_PARAMETERS[1::2]
     for dtype in (np.float32, np.float64):
         dname = np.dtype(dtype).name
-        # Dense, random: an odd size leaves a scalar tail after the packets.
+        # Dense, random, every hyper-parameter combination (515 = 64*8 + 3 = 128*4 + 3: a tail of 3).
         for label, lr, l1, l2 in HYPER_PARAMETERS:
-            n = 2051 if dtype is np.float32 else 2049
+            n = sizes.dense_hyper_n
             inputs = random_state(rng, (n,), dtype)
             inputs["grad"] = mixed_values(rng, n, dtype, -20.0, 10.0)
             inputs.update(scalars(dtype, lr, l1, l2))
             cases.append((f"dense_{dname}_{label}", DENSE_OP, inputs, {"kind": "dense random", "n": n}))
-        # Dense, larger array (multi-threaded split), one setting per dtype.
-        n = 32768 + 3
-        inputs = random_state(rng, (n,), dtype)
-        inputs["grad"] = mixed_values(rng, n, dtype, -8.0, 4.0)
-        inputs.update(scalars(dtype, 0.05, 1e-3, 1e-3))
-        cases.append((f"dense_{dname}_large", DENSE_OP, inputs, {"kind": "dense random", "n": n}))
+        # Dense, random, sizes around the packet width: every tail length n % 8 and n % 4.
+        for k, n in enumerate(sizes.dense_sizes):
+            label, lr, l1, l2 = HYPER_PARAMETERS[k % len(HYPER_PARAMETERS)]
+            inputs = random_state(rng, (n,), dtype)
+            inputs["grad"] = mixed_values(rng, n, dtype, -8.0, 4.0)
+            inputs.update(scalars(dtype, lr, l1, l2))
+            desc = {"kind": "dense size", "n": n, "hyper": label}
+            cases.append((f"dense_{dname}_n{n}", DENSE_OP, inputs, desc))
+        # Dense, larger float32 array (the thread pool splits it into packet-aligned blocks).
+        if sizes.dense_large and dtype is np.float32:
+            n = sizes.dense_large
+            inputs = random_state(rng, (n,), dtype)
+            inputs["grad"] = mixed_values(rng, n, dtype, -8.0, 4.0)
+            inputs.update(scalars(dtype, 0.05, 1e-3, 1e-3))
+            cases.append((f"dense_{dname}_large", DENSE_OP, inputs, {"kind": "dense random", "n": n}))
         # Dense, special values.
         for label, lr, l1, l2 in (HYPER_PARAMETERS[1], HYPER_PARAMETERS[4], HYPER_PARAMETERS[5]):
             inputs = special_grid(dtype)
@@ -323,10 +422,12 @@ def build_cases(seed: int) -> list[tuple[str, str, dict[str, np.ndarray], dict[s
             cases.append(
                 (f"dense_special_{dname}_{label}", DENSE_OP, inputs, {"kind": "dense special values"})
             )
-        # Sparse, random tables.
-        for inner, rows, count in ((1, 2000, 800), (13, 300, 100), (64, 150, 60)):
-            for kind in ("unique_sorted", "unique_unsorted", "duplicates"):
-                for label, lr, l1, l2 in HYPER_PARAMETERS[1::2]:
+        # Sparse, random tables: each shape and index kind with `sparse_hypers` rotating settings.
+        combo = 0
+        for inner, rows, count in sizes.sparse_tables:
+            for kind in INDEX_KINDS:
+                for j in range(sizes.sparse_hypers):
+                    label, lr, l1, l2 = sparse_hypers[(combo + j * 2) % len(sparse_hypers)]
                     itype = np.int32 if kind != "unique_unsorted" else np.int64
                     shape = (rows, inner)
                     inputs = random_state(rng, shape, dtype)
@@ -335,10 +436,12 @@ def build_cases(seed: int) -> list[tuple[str, str, dict[str, np.ndarray], dict[s
                     inputs.update(scalars(dtype, lr, l1, l2))
                     desc = {"kind": f"sparse {kind}", "inner_dim": inner, "index_dtype": np.dtype(itype).name}
                     cases.append((f"sparse_{dname}_inner{inner}_{kind}_{label}", SPARSE_OP, inputs, desc))
+                combo += 1
         # Sparse, one-dimensional variable (inner_dim == 1 with a rank-1 table).
-        inputs = random_state(rng, (3000,), dtype)
-        inputs["grad"] = mixed_values(rng, 2000, dtype, -8.0, 4.0)
-        inputs["indices"] = sparse_indices(rng, "duplicates", 3000, 2000, np.int64)
+        rows, count = sizes.rank1
+        inputs = random_state(rng, (rows,), dtype)
+        inputs["grad"] = mixed_values(rng, count, dtype, -8.0, 4.0)
+        inputs["indices"] = sparse_indices(rng, "duplicates", rows, count, np.int64)
         inputs.update(scalars(dtype, 0.1, 1e-2, 1e-2))
         cases.append((f"sparse_{dname}_rank1_duplicates", SPARSE_OP, inputs, {"kind": "sparse rank-1 table"}))
         # Sparse, special values (rows visited in reverse order).
@@ -350,6 +453,9 @@ def build_cases(seed: int) -> list[tuple[str, str, dict[str, np.ndarray], dict[s
             inputs.update(scalars(dtype, 0.1, 1e-2, 1e-2))
             desc = {"kind": "sparse special values", "inner_dim": inner}
             cases.append((f"sparse_special_{dname}_inner{inner}", SPARSE_OP, inputs, desc))
+    for _, _, inputs, _ in cases:
+        if (inputs["accum"] < 0).any():  # the engine refuses negative accumulators: never record them
+            raise AssertionError("a generated accumulator is negative")
     return cases
 
 
@@ -368,8 +474,73 @@ def rsqrt_probe() -> dict[str, np.ndarray]:
     return {"x": x, "y": host(tf.math.rsqrt(tf.constant(x)))}
 
 
+def probe_verdict(probe: dict[str, np.ndarray]) -> dict[str, object]:
+    """Say which ``vrsqrtps`` table produced a recorded ``tf.math.rsqrt`` probe.
+
+    The AMD Zen 3 table shipped with the engine
+    (``proxadagrad_ref/data/rsqrtps_amd_zen3.npy``), refined by Eigen's Newton
+    step in float32 (each operation rounded on its own, no FMA), is compared
+    with the probe element by element.
+
+    Parameters
+    ----------
+    probe : dict of numpy.ndarray
+        ``x`` and ``y`` from :func:`rsqrt_probe`.
+
+    Returns
+    -------
+    dict
+        ``rsqrt_1_bits`` (TensorFlow's ``rsqrt(1.0)``, hex), ``estimate_1_bits``
+        (the raw estimate that Newton step implies is not observable; the
+        table's entry is given instead), ``matches_amd_zen3_table`` (count of
+        the 8192 probe values reproduced) and ``vendor_table`` (``"amd-zen3"``
+        when all match, ``"other (Intel?)"`` otherwise).
+    """
+    f32 = np.float32
+    table = np.load(Path(__file__).resolve().parents[1] / "proxadagrad_ref" / "data" / "rsqrtps_amd_zen3.npy")
+    y0 = table.reshape(-1).astype(np.uint32).view(f32)  # the probe's x are exactly the table's inputs
+    x = probe["x"].astype(f32)
+    y1 = (y0 * f32(-0.5)) * ((x * y0) * y0 - f32(1.0)) + y0
+    same = int((y1.view(np.uint32) == probe["y"].view(np.uint32)).sum())
+    one = int(np.flatnonzero(x == f32(1.0))[0])
+    return {
+        "rsqrt_1_bits": f"0x{int(probe['y'].view(np.uint32)[one]):08X}",
+        "amd_zen3_estimate_1_bits": f"0x{int(table.reshape(-1)[one]):08X}",
+        "matches_amd_zen3_table": f"{same}/{x.size}",
+        "vendor_table": "amd-zen3" if same == x.size else "other (Intel?)",
+    }
+
+
+def import_recording(src: Path, dest: Path) -> dict[str, object]:
+    """Turn a recording folder into the committed layout (needs this project, not TensorFlow).
+
+    ``src/kernels`` becomes a conformance-vector suite at ``dest`` (profile
+    ``tensorflow``, duplicates ``sequential``, compliance ``EXACT``);
+    ``provenance.json``, ``cases.json`` and ``rsqrt_probe.npz`` are copied
+    beside it.
+
+    Parameters
+    ----------
+    src : pathlib.Path
+        Output folder of a recording run.
+    dest : pathlib.Path
+        Destination folder, replaced as a whole.
+
+    Returns
+    -------
+    dict
+        ``import_npz_folder``'s summary.
+    """
+    from proxadagrad_ref.vectors.recorded import import_npz_folder
+
+    summary = import_npz_folder(src / "kernels", dest, "tensorflow")
+    for name in ("provenance.json", "cases.json", "rsqrt_probe.npz"):
+        shutil.copy2(src / name, dest / name)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Record all cases into the output folder.
+    """Record all cases into the output folder, or import a recording.
 
     Parameters
     ----------
@@ -383,25 +554,36 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the input generator")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small", help="size preset (default small)")
+    parser.add_argument("--out", type=Path, help="output folder of a recording run (needs TensorFlow)")
+    parser.add_argument("--import-from", type=Path, help="recording folder to convert (needs no TensorFlow)")
+    parser.add_argument("--dest", type=Path, default=Path("conformance_vectors/recorded/tensorflow"))
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.import_from is not None:
+        print(json.dumps(import_recording(args.import_from, args.dest)))
+        return 0
+    if args.out is None or tf is None:
+        parser.error("recording needs --out and an environment with TensorFlow")
+    kernels = args.out / "kernels"
+    kernels.mkdir(parents=True, exist_ok=True)
 
     runners = {DENSE_OP: run_dense, SPARSE_OP: run_sparse}
     catalogue = []
     total = 0
-    for name, op, inputs, desc in build_cases(args.seed):
+    for name, op, inputs, desc in build_cases(args.seed, SIZES[args.size]):
         outputs = runners[op](inputs)
-        np.savez(args.out / f"{name}.npz", **inputs, **outputs)
+        np.savez(kernels / f"{name}.npz", **inputs, **outputs)
         total += int(inputs["var"].size)
         catalogue.append({"name": name, "op": op, "dtype": inputs["var"].dtype.name, **desc})
-    np.savez(args.out / "rsqrt_probe.npz", **rsqrt_probe())
+    probe = rsqrt_probe()
+    np.savez(args.out / "rsqrt_probe.npz", **probe)
 
     with open(args.out / "cases.json", "w", encoding="utf-8") as handle:
         json.dump(catalogue, handle, indent=1)
     provenance = {
         "tool": "scripts/record_tensorflow.py",
         "seed": args.seed,
+        "size": args.size,
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow_version": tf.__version__,
         "tensorflow_git_version": getattr(tf.version, "GIT_VERSION", ""),
@@ -410,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         "python_version": sys.version,
         "platform": platform.platform(),
         "cpu": cpu_info(),
+        "cpu_count": os.cpu_count(),
+        "rsqrt_probe": probe_verdict(probe),
         "ops_called": sorted({case["op"] for case in catalogue} | {"Rsqrt"}),
         "execution": "eager, tf.raw_ops on resource variables, default thread pools",
         "cases": len(catalogue),
@@ -417,7 +601,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     with open(args.out / "provenance.json", "w", encoding="utf-8") as handle:
         json.dump(provenance, handle, indent=1)
+    per_case = {case["name"]: {k: v for k, v in case.items() if k != "name"} for case in catalogue}
+    with open(kernels / "provenance.json", "w", encoding="utf-8") as handle:
+        json.dump({**provenance, "cases": per_case}, handle, indent=1)
     print(f"wrote {len(catalogue)} cases ({total} table elements) to {args.out}")
+    print(f"rsqrt probe: {json.dumps(provenance['rsqrt_probe'])}")
     return 0
 
 

@@ -224,7 +224,7 @@ def test_adaptive_form_is_not_scale_invariant_with_l1() -> None:
     assert base[0] != moved[0]
 
 
-@pytest.mark.parametrize("emulate", [None, "mindspore"])
+@pytest.mark.parametrize("emulate", [None, "mindspore", "tensorflow"])
 @pytest.mark.parametrize("form", FORMS)
 @given(inp=step_inputs(np.float32))
 def test_inplace_equals_functional_and_functional_leaves_inputs(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from proxadagrad_ref import RowTensor, apply_proximal_adagrad, sparse_apply_proximal_adagrad
 
-PROFILES = [(None, "adaptive"), (None, "fixed"), ("mindspore", "adaptive")]
+PROFILES = [(None, "adaptive"), (None, "fixed"), ("mindspore", "adaptive"), ("tensorflow", "adaptive")]
 # Profiles whose sparse kernel runs the dense kernel's arithmetic on each touched row.
 # (MindSpore's fused sparse kernel has arithmetic of its own: see test_mindspore_sparse_differs.)
 SAME_AS_DENSE = [(None, "adaptive"), (None, "fixed")]

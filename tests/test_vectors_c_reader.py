@@ -1,4 +1,4 @@
-"""examples/c_reader: an independent C99 harness passes the BOUND cases; its -DWRONG_L2 variant is rejected."""
+"""examples/c_reader: an independent C99 harness passes the BOUND cases; -DWRONG_L2 is rejected."""
 
 from __future__ import annotations
 

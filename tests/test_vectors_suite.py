@@ -41,9 +41,7 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
 
 def test_committed_suite_is_small_and_engine_passes_bit_for_bit() -> None:
     recorded = COMMITTED / "recorded"  # framework recordings, not generated: sized on their own
-    size = sum(
-        p.stat().st_size for p in COMMITTED.rglob("*") if p.is_file() and recorded not in p.parents
-    )
+    size = sum(p.stat().st_size for p in COMMITTED.rglob("*") if p.is_file() and recorded not in p.parents)
     assert size < 4_000_000
     report = verify(COMMITTED)
     assert report.passed, report.table()
