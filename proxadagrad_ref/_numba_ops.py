@@ -358,13 +358,14 @@ def make_rows_kernel(scalar_formula: Any, compute: Any) -> Any:
                       adaptive: bool) -> None:  # pragma: no cover - compiled
         lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
         for r in range(idx.shape[0]):
-            row = idx[r]
-            for j in range(var.shape[1]):
+            # 1-D row views: the inner loop is the dense in-place loop, and vectorizes like it
+            w_row, a_row, g_row = var[idx[r]], acc[idx[r]], g[r]
+            for j in range(w_row.shape[0]):
                 w_new, a_new = scalar_formula(
-                    cls(var[row, j]), cls(acc[row, j]), cls(g[r, j]), lr_, l1_, l2_, adaptive
+                    cls(w_row[j]), cls(a_row[j]), cls(g_row[j]), lr_, l1_, l2_, adaptive
                 )
-                var[row, j] = w_new
-                acc[row, j] = a_new
+                w_row[j] = w_new
+                a_row[j] = a_new
 
     return numba.njit(nogil=True, **_JIT)(rows_in_place)
 
@@ -373,8 +374,10 @@ def make_rows_kernel(scalar_formula: Any, compute: Any) -> Any:
 def any_negative_rows(acc, idx):  # pragma: no cover - compiled
     """True when a row ``idx[r]`` of `acc` (2-D) has an entry ``< 0`` (NaN is not negative)."""
     for r in range(idx.shape[0]):
-        row = idx[r]
-        for j in range(acc.shape[1]):
-            if acc[row, j] < 0:
-                return True
+        row = acc[idx[r]]
+        negative = False
+        for j in range(row.shape[0]):
+            negative |= row[j] < 0
+        if negative:
+            return True
     return False

@@ -209,8 +209,10 @@ def special_grid(dtype: type) -> dict[str, np.ndarray]:
     """
     info = np.finfo(dtype)
     finite = [0.0, -0.0, info.tiny / 4, -info.tiny / 4, info.tiny, 1.0, -1.0, 1e-3, 3.0, info.max, -info.max]
-    values = np.array([*finite, np.inf, -np.inf, np.nan], dtype=dtype)
-    accums = np.array([0.0, -0.0, info.tiny / 4, 1e-30, 1.0, 4.0, info.max, np.inf, np.nan], dtype=dtype)
+    values: np.ndarray = np.array([*finite, np.inf, -np.inf, np.nan], dtype=dtype)
+    accums: np.ndarray = np.array(
+        [0.0, -0.0, info.tiny / 4, 1e-30, 1.0, 4.0, info.max, np.inf, np.nan], dtype=dtype
+    )
     var, accum, grad = np.meshgrid(values, accums, values, indexing="ij")
     return {"var": var.ravel().copy(), "accum": accum.ravel().copy(), "grad": grad.ravel().copy()}
 
@@ -490,9 +492,9 @@ def probe_verdict(probe: dict[str, np.ndarray]) -> dict[str, object]:
     Returns
     -------
     dict
-        ``rsqrt_1_bits`` (TensorFlow's ``rsqrt(1.0)``, hex), ``estimate_1_bits``
-        (the raw estimate that Newton step implies is not observable; the
-        table's entry is given instead), ``matches_amd_zen3_table`` (count of
+        ``rsqrt_1_bits`` (TensorFlow's ``rsqrt(1.0)``, hex: after the Newton
+        step), ``amd_zen3_estimate_1_bits`` (the AMD table's raw estimate for
+        1.0, before the step), ``matches_amd_zen3_table`` (count of
         the 8192 probe values reproduced) and ``vendor_table`` (``"amd-zen3"``
         when all match, ``"other (Intel?)"`` otherwise).
     """
@@ -568,15 +570,16 @@ def main(argv: list[str] | None = None) -> int:
     kernels.mkdir(parents=True, exist_ok=True)
 
     runners = {DENSE_OP: run_dense, SPARSE_OP: run_sparse}
-    catalogue = []
+    catalogue: list[dict[str, Any]] = []
     total = 0
     for name, op, inputs, desc in build_cases(args.seed, SIZES[args.size]):
         outputs = runners[op](inputs)
-        np.savez(kernels / f"{name}.npz", **inputs, **outputs)
+        arrays: dict[str, Any] = {**inputs, **outputs}
+        np.savez(kernels / f"{name}.npz", **arrays)
         total += int(inputs["var"].size)
         catalogue.append({"name": name, "op": op, "dtype": inputs["var"].dtype.name, **desc})
     probe = rsqrt_probe()
-    np.savez(args.out / "rsqrt_probe.npz", **probe)
+    np.savez(args.out / "rsqrt_probe.npz", x=probe["x"], y=probe["y"])
 
     with open(args.out / "cases.json", "w", encoding="utf-8") as handle:
         json.dump(catalogue, handle, indent=1)
