@@ -1,24 +1,31 @@
-"""Benchmark suite: `python benchmarks/run.py [--quick]`.
+"""Benchmark suite: `python benchmarks/run.py [--quick] [--json out.json]`.
 
-Per case: median time, ratio to the memory floor (5 array passes = np.copyto of
-2.5 arrays, timed in the same run) and to a naive NumPy transcription of the
-exact profile (same run). TensorFlow / MindSpore are timed when importable.
-Compile time is excluded (each engine is warmed up first). No assertions.
+Every ratio is taken within one run: the memory floor (5 array passes = np.copyto
+of 2.5 arrays) is timed right before the case it divides. Each figure is the
+median of `--repeat` timings; the 1-minute load average is printed with each
+section (the development machine is shared). Compile time is excluded (engines
+are warmed up first). No assertions: issue 5's targets are read off the output.
+`benchmarks/plot.py` draws the JSON written by `--json`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from proxadagrad_ref import _fast, apply_proximal_adagrad, sparse_apply_proximal_adagrad
+from proxadagrad_ref.optim import Parameter, ProximalAdagrad
+
+RESULTS: dict[str, Any] = {}
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:
@@ -31,28 +38,27 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def floor_time(n: int, dtype: type, repeat: int) -> float:
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def floor_time(n: int, dtype: Any, repeat: int) -> float:
     """5 array passes (3 reads + 2 writes of the step) = one copy of 2.5 arrays."""
     src = np.ones(int(2.5 * n), dtype)
     dst = np.ones_like(src)
     return median_time(lambda: np.copyto(dst, src), repeat)
 
 
-def naive(w: np.ndarray, a: np.ndarray, g: np.ndarray, lr: float, l1: float, l2: float) -> None:
-    """The formula transcribed with whole-array NumPy temporaries, in float64, in place."""
-    w64, a64, g64 = (x.astype(np.float64) for x in (w, a, g))
-    a64 += g64 * g64
-    step = lr / np.sqrt(a64)
-    v = w64 - step * g64
-    w[...] = np.sign(v) * np.maximum(np.abs(v) - step * l1, 0.0) / (1.0 + step * l2)
-    a[...] = a64
-
-
-def dense(n: int, dtype: type, emulate: str | None, engine: str, repeat: int) -> float:
+def dense_inputs(n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     w = rng.standard_normal(n).astype(dtype)
     a = rng.random(n).astype(dtype)
     g = (rng.standard_normal(n) * 1e-3).astype(dtype)
+    return w, a, g
+
+
+def dense(n: int, dtype: Any, emulate: str | None, engine: str, repeat: int) -> float:
+    w, a, g = dense_inputs(n, dtype)
     return median_time(
         lambda: apply_proximal_adagrad(
             w, a, 0.1, 1e-4, 1e-4, g, emulate=emulate, engine=engine, inplace=True
@@ -61,101 +67,180 @@ def dense(n: int, dtype: type, emulate: str | None, engine: str, repeat: int) ->
     )
 
 
+def dense_section(repeat: int, numba: bool) -> None:
+    n = 1 << 24
+    print(f"\n## dense in-place step, 16 Mi elements, adaptive (median of {repeat}; {load()})")
+    print("| dtype | profile | engine | time ms | / floor (same run) |")
+    print("|---|---|---|---|---|")
+    rows = []
+    cases = [(np.float32, None), (np.float32, "mindspore"), (np.float32, "tensorflow"),
+             (np.float64, None), (np.float16, None), (np.float16, "mindspore")]
+    for dtype, emulate in cases:
+        for engine in ("numba", "numpy"):
+            if engine == "numba" and (not numba or dtype is np.float16):
+                continue
+            floor = floor_time(n, dtype, repeat)
+            t = dense(n, dtype, emulate, engine, repeat)
+            name = np.dtype(dtype).name
+            print(f"| {name} | {emulate or 'exact'} | {engine} | {t * 1e3:.1f} | {t / floor:.2f} |")
+            rows.append({"dtype": name, "profile": emulate or "exact", "engine": engine,
+                         "ms": t * 1e3, "ratio": t / floor, "floor_ms": floor * 1e3})
+    RESULTS["dense"] = rows
+
+
+def scaling_section(quick: bool) -> None:
+    print(f"\n## scaling: float32, in place, per engine ({load()})")
+    print("| elements | profile | engine | time ms | ns/element | / floor |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    sizes = [1 << k for k in range(10, 27 if not quick else 23, 2)]
+    engines = ["numba", "numpy"] if _fast.numba_available() else ["numpy"]
+    for size in sizes:
+        r = 3 if quick else max(3, min(51, (1 << 26) // size))
+        for emulate in (None, "mindspore"):
+            for engine in engines:
+                f = floor_time(size, np.float32, r)
+                t = dense(size, np.float32, emulate, engine, r)
+                print(f"| {size} | {emulate or 'exact'} | {engine} | {t * 1e3:.3f} | {t / size * 1e9:.2f} | "
+                      f"{t / f:.2f} |")
+                rows.append({"n": size, "profile": emulate or "exact", "engine": engine, "ms": t * 1e3,
+                             "ratio": t / f})
+    RESULTS["scaling"] = rows
+
+
+def sparse_section(repeat: int) -> None:
+    print(f"\n## sparse step: 1 Mi x 64 float32 table, in place ({load()})")
+    print("| case | touched rows | time ms |")
+    print("|---|---|---|")
+    rng = np.random.default_rng(1)
+    rows_n, width = 1 << 20, 64
+    var = rng.standard_normal((rows_n, width)).astype(np.float32)
+    acc = rng.random((rows_n, width)).astype(np.float32)
+    r = max(repeat, 21)
+    out = []
+
+    def step(grad: Any, idx: Any = None, duplicates: str = "sum") -> float:
+        return median_time(
+            lambda: sparse_apply_proximal_adagrad(
+                var, acc, 0.1, 1e-4, 1e-4, grad, idx, duplicates=duplicates, inplace=True
+            ),
+            r,
+        )
+
+    for k in (256, 1024, 4096, 16384, 65536):
+        idx = rng.choice(rows_n, k, replace=False).astype(np.int64)
+        grad = rng.standard_normal((k, width)).astype(np.float32)
+        t = step(grad, idx)
+        print(f"| unique | {k} | {t * 1e3:.3f} |")
+        out.append({"case": "unique", "rows": k, "ms": t * 1e3})
+        if k != 4096:
+            continue
+        dup = np.concatenate([idx[:2048], idx[:2048]])
+        rng.shuffle(dup)
+        t_dup = step(grad, dup)
+        print(f"| 50 % duplicates, sum | 4096 (2048 unique) | {t_dup * 1e3:.3f} |")
+        indptr = np.zeros(rows_n + 1, np.int64)
+        indptr[np.sort(idx) + 1] = width
+        csr = sp.csr_matrix(
+            (grad.ravel(), np.tile(np.arange(width), k), np.cumsum(indptr)), shape=(rows_n, width)
+        )
+        t_csr = step(csr)
+        print(f"| scipy.sparse CSR | 4096 | {t_csr * 1e3:.3f} |")
+        print(f"| (duplicates / unique; CSR / unique) | | {t_dup / t:.2f}; {t_csr / t:.2f} |")
+        out.append({"case": "dup50", "rows": k, "ms": t_dup * 1e3})
+        out.append({"case": "csr", "rows": k, "ms": t_csr * 1e3})
+    RESULTS["sparse"] = out
+
+
+
+
+def _resnet50_shapes() -> list[tuple[int, ...]]:
+    """160 parameter shapes of ResNet-50 (conv weights, BN scale and shift, fc weight), ~25.5 M values."""
+    shapes: list[tuple[int, ...]] = [(64, 3, 7, 7), (64,), (64,)]
+    cin = 64
+    for width, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
+        for b in range(blocks):
+            out = 4 * width
+            for shape in ((width, cin, 1, 1), (width, width, 3, 3), (out, width, 1, 1)):
+                shapes += [shape, (shape[0],), (shape[0],)]
+            if b == 0:
+                shapes += [(out, cin, 1, 1), (out,), (out,)]
+            cin = out
+    shapes.append((1000, 2048))
+    return shapes
+
+
+def optimizer_section(repeat: int) -> None:
+    shapes = _resnet50_shapes()
+    print(f"\n## optimizer overhead: {len(shapes)} parameters, ResNet-50 shapes, float32 ({load()})")
+    print("| shapes | profile | step ms | kernels ms | overhead µs / parameter |")
+    print("|---|---|---|---|---|")
+    rng = np.random.default_rng(2)
+    out = []
+    for label, scale in (("ResNet-50", None), ("same count, 64 elements each", 64)):
+        sizes = [s if scale is None else (scale,) for s in shapes]
+        for emulate in (None, "mindspore"):
+            params = [
+                Parameter(rng.standard_normal(s).astype(np.float32), f"p{i}") for i, s in enumerate(sizes)
+            ]
+            grads = tuple((rng.standard_normal(s) * 1e-3).astype(np.float32) for s in sizes)
+            opt = ProximalAdagrad(params, accum=0.1, learning_rate=0.01, l1=1e-4, l2=1e-4, emulate=emulate)
+            accums = [np.full(s, 0.1, np.float32) for s in sizes]
+            datas = [p.data for p in params]
+
+            def kernels(datas: list[np.ndarray] = datas, accums: list[np.ndarray] = accums,
+                        grads: tuple[np.ndarray, ...] = grads, emulate: str | None = emulate) -> None:
+                for w, a, g in zip(datas, accums, grads, strict=True):
+                    apply_proximal_adagrad(w, a, 0.01, 1e-4, 1e-4, g, emulate=emulate)
+
+            t_k, t_s = [], []
+            for _ in range(3):  # interleaved: both see the same load
+                t_k.append(median_time(kernels, repeat))
+                t_s.append(median_time(lambda opt=opt, grads=grads: opt(grads), repeat))
+            t_kern, t_step = statistics.median(t_k), statistics.median(t_s)
+            per = (t_step - t_kern) / len(shapes) * 1e6
+            print(f"| {label} | {emulate or 'exact'} | {t_step * 1e3:.2f} | {t_kern * 1e3:.2f} | {per:.1f} |")
+            out.append({"shapes": label, "profile": emulate or "exact", "step_ms": t_step * 1e3,
+                        "kernels_ms": t_kern * 1e3, "overhead_us": per})
+    RESULTS["optimizer"] = out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", help="also write the figures to this JSON file (for benchmarks/plot.py)")
+    parser.add_argument("--only", choices=["dense", "scaling", "sparse", "optimizer"], action="append")
     args = parser.parse_args()
     repeat = 3 if args.quick else args.repeat
     info = _fast.engine_info()
-    print(
-        f"# {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    header = (
+        f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"numpy {np.__version__}, numba {info['numba']}, chunk {info['chunk']}, threads {info['threads']}"
     )
-    for emulate in (None, "mindspore"):
-        _fast.warm_up(emulate, np.float32)
-    _fast.warm_up(None, np.float64)
-
-    n = 1 << 24
-    rng = np.random.default_rng(1)
-    w, a, g = (
-        rng.standard_normal(n).astype(np.float32),
-        rng.random(n).astype(np.float32),
-        rng.standard_normal(n),
-    )
-    g = g.astype(np.float32)
-    t_naive = median_time(lambda: naive(w, a, g, 0.1, 1e-4, 1e-4), repeat)
-    print(f"\n## dense in-place step, 16 Mi elements (median of {repeat})")
-    print("| dtype | profile | engine | time ms | / floor | / naive |")
-    print("|---|---|---|---|---|---|")
-    cases = [(np.float32, None), (np.float32, "mindspore"), (np.float64, None), (np.float16, None)]
-    for dtype, emulate in cases:
-        floor = floor_time(n, dtype, repeat)
-        for engine in ("numba", "numpy"):
-            if engine == "numba" and (info["numba"] is None or dtype is np.float16):
-                continue
-            t = dense(n, dtype, emulate, engine, repeat)
-            print(
-                f"| {np.dtype(dtype).name} | {emulate or 'exact'} | {engine} | {t * 1e3:.1f} | "
-                f"{t / floor:.2f} | {t / t_naive:.2f} |"
-            )
-        print(f"| {np.dtype(dtype).name} | (floor: copy of 2.5 arrays) | | {floor * 1e3:.1f} | 1.00 | |")
-    print(f"| float32 | (naive NumPy transcription) | | {t_naive * 1e3:.1f} | | 1.00 |")
-
-    print("\n## scaling: float32 exact, in place, auto engine")
-    print("| elements | time ms | ns/element | / floor |")
-    print("|---|---|---|---|")
-    sizes = [1 << k for k in (10, 14, 18, 20, 22, 24)] + ([] if args.quick else [1 << 26])
-    for size in sizes:
-        r = max(3, min(50, (1 << 26) // size)) if not args.quick else 3
-        t = dense(size, np.float32, None, "auto", r)
-        f = floor_time(size, np.float32, r)
-        print(f"| {size} | {t * 1e3:.3f} | {t / size * 1e9:.2f} | {t / f:.2f} |")
-
-    print("\n## sparse step: 1 Mi x 64 float32 table, in place (median)")
-    print("| case | touched rows | time ms |")
-    print("|---|---|---|")
-    rows_n, width = 1 << 20, 64
-    var = rng.standard_normal((rows_n, width)).astype(np.float32)
-    acc = rng.random((rows_n, width)).astype(np.float32)
-    for k in (256, 1024, 4096, 16384):
-        idx = rng.choice(rows_n, k, replace=False).astype(np.int64)
-        grad = rng.standard_normal((k, width)).astype(np.float32)
-        t = median_time(
-            lambda: sparse_apply_proximal_adagrad(var, acc, 0.1, 1e-4, 1e-4, grad, idx, inplace=True),  # noqa: B023 (called at once)
-            max(repeat, 15),
-        )
-        print(f"| unique | {k} | {t * 1e3:.3f} |")
-        if k == 4096:
-            dup = np.concatenate([idx[:2048], idx[:2048]])
-            rng.shuffle(dup)
-            t = median_time(
-                lambda: sparse_apply_proximal_adagrad(var, acc, 0.1, 1e-4, 1e-4, grad, dup, inplace=True),  # noqa: B023
-                max(repeat, 15),
-            )
-            print(f"| 50 % duplicates, sum | 4096 (2048 unique) | {t * 1e3:.3f} |")
-            order = np.sort(idx)
-            csr = sp.csr_matrix(
-                (grad.ravel(), np.tile(np.arange(width), k), np.arange(0, k * width + 1, width)),
-                shape=(k, width),
-            )
-            full = sp.csr_matrix(
-                (csr.data, csr.indices, np.zeros(rows_n + 1, np.int64)), shape=(rows_n, width)
-            )
-            indptr = np.zeros(rows_n + 1, np.int64)
-            indptr[order + 1] = width
-            full = sp.csr_matrix((csr.data, csr.indices, np.cumsum(indptr)), shape=(rows_n, width))
-            t = median_time(
-                lambda: sparse_apply_proximal_adagrad(var, acc, 0.1, 1e-4, 1e-4, full, inplace=True),  # noqa: B023
-                max(repeat, 15),
-            )
-            print(f"| scipy.sparse CSR | 4096 | {t * 1e3:.3f} |")
-
+    print(f"# {header}")
+    RESULTS["machine"] = header
+    numba = info["numba"] is not None
+    for emulate, dtype in ((None, np.float32), ("mindspore", np.float32), ("tensorflow", np.float32),
+                           (None, np.float64)):
+        _fast.warm_up(emulate, dtype)
+    sections = args.only or ["dense", "scaling", "sparse", "optimizer"]
+    if "dense" in sections:
+        dense_section(repeat, numba)
+    if "scaling" in sections:
+        scaling_section(args.quick)
+    if "sparse" in sections:
+        sparse_section(repeat)
+    if "optimizer" in sections:
+        optimizer_section(repeat)
     for name in ("tensorflow", "mindspore"):
         try:
             __import__(name)
         except ImportError:
             print(f"\n({name} not importable here: no {name} column)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(RESULTS, f, indent=1)
 
 
 if __name__ == "__main__":

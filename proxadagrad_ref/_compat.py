@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import array_api_compat
+import numpy as np
 from array_api_compat import device as _device
 
 __all__ = [
@@ -28,6 +29,8 @@ Namespace = Any
 
 def is_array(x: object) -> bool:
     """Return True when `x` is an array of a library that array-api-compat knows."""
+    if type(x) is np.ndarray:  # the common case, without array-api-compat's checks of every library
+        return True
     return bool(array_api_compat.is_array_api_obj(x)) and not isinstance(x, (int, float, complex))
 
 
@@ -42,11 +45,19 @@ def array_namespace(name: str, x: object) -> Namespace:
     scipy.sparse matrices and plain Python sequences are refused here: they must
     be routed elsewhere (or converted) before reaching the core.
     """
+    if type(x) is np.ndarray:  # resolved once: array-api-compat's NumPy namespace
+        global _NUMPY
+        if _NUMPY is None:
+            _NUMPY = array_api_compat.array_namespace(x)
+        return _NUMPY
     if not is_array(x):
         raise TypeError(
             f"{name} must be an array (NumPy, CuPy or another array-API library), got {type(x).__name__}"
         )
     return array_api_compat.array_namespace(x)
+
+
+_NUMPY: Namespace | None = None
 
 
 def device(x: Array) -> Any:

@@ -64,13 +64,21 @@ _NUMBA_MIN_PARALLEL = 1 << 18
 """Below this many elements the compiled loop runs on the calling thread (~0.5 ms of work)."""
 
 
+_NUMBA: list[bool] = []
+
+
 def numba_available() -> bool:
-    """True when numba (the ``fast`` extra) is importable."""
-    return importlib.util.find_spec("numba") is not None
+    """True when numba (the ``fast`` extra) is importable (looked up once)."""
+    if not _NUMBA:
+        _NUMBA.append(importlib.util.find_spec("numba") is not None)
+    return _NUMBA[0]
+
+
+_THREADS = max(1, min(os.cpu_count() or 1, 8))
 
 
 def _threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    return _THREADS
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -198,14 +206,20 @@ def _choose(engine: str, profile: Profile, dtype: np.dtype[Any], *, fast_ok: boo
     return "numpy"
 
 
-def _compilable(profile: Profile) -> bool:
-    """True when every operation the profile's formulas use has a numba scalar version."""
-    from ._numba_ops import SCALAR_OPS
-    from ._ops import OPS
+_COMPILABLE: dict[Profile, bool] = {}
 
-    formulas = (profile.dense, profile.sparse, profile.tail, profile.sparse_tail, profile.sparse_column)
-    used = {name for f in formulas if f is not None for name in f.__code__.co_names if name in OPS}
-    return used <= SCALAR_OPS.keys()
+
+def _compilable(profile: Profile) -> bool:
+    """True when every operation the profile's formulas use has a numba scalar version (cached)."""
+    found = _COMPILABLE.get(profile)
+    if found is None:
+        from ._numba_ops import SCALAR_OPS
+        from ._ops import OPS
+
+        formulas = (profile.dense, profile.sparse, profile.tail, profile.sparse_tail, profile.sparse_column)
+        used = {name for f in formulas if f is not None for name in f.__code__.co_names if name in OPS}
+        found = _COMPILABLE[profile] = used <= SCALAR_OPS.keys()
+    return found
 
 
 def evaluate(
@@ -227,6 +241,8 @@ def evaluate(
     if name == "reference":
         w_new, a_new = profile.evaluate(formula, xp, var, accum, grad, lr, l1, l2, prox_step=prox_step)
         if out is None:
+            if isinstance(w_new, np.generic):  # NumPy arithmetic on 0-d arrays returns scalars
+                return np.asarray(w_new), np.asarray(a_new)
             return w_new, a_new
         out[0][...] = w_new
         out[1][...] = a_new
@@ -240,7 +256,10 @@ def evaluate(
     adaptive = prox_step == "adaptive"
     threads = _threads() if threads is None else threads
     if name == "numba":
-        _numba_evaluate(profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out, threads=threads)
+        in_place = out[0] is var and out[1] is accum
+        _numba_evaluate(
+            profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out, threads=threads, in_place=in_place
+        )
     else:
         _chunked_evaluate(
             profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out,
@@ -505,18 +524,19 @@ def _kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
 def _numba_evaluate(
     profile: Profile, formula: Formula, w: np.ndarray, a: np.ndarray, g: np.ndarray,
     lr: Array, l1: Array, l2: Array, adaptive: bool, w_out: np.ndarray, a_out: np.ndarray,
-    *, threads: int,
+    *, threads: int, in_place: bool,
 ) -> None:
-    """Run the compiled loop over the whole arrays, or over `threads` slices on the pool."""
+    """Run the compiled loop over the whole arrays, or over `threads` slices on the pool.
+
+    `in_place`: the outputs are the inputs `w` and `a` (their flat views).
+    """
     compute = np.dtype(profile.compute_dtype(_numpy_namespace(), w.dtype))
-    into_outputs, in_place = _kernel(formula, compute)
+    into_outputs, over_inputs = _kernel(formula, compute)
     hyper = (lr[()], l1[()], l2[()])
-    # _overlap() has ruled out partial overlap: the same start address means the same memory.
-    same = _address(w_out) == _address(w) and _address(a_out) == _address(a)
 
     def run(start: int, stop: int) -> None:
-        if same:
-            in_place(w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive)
+        if in_place:
+            over_inputs(w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive)
         else:
             into_outputs(
                 w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive,
@@ -532,67 +552,6 @@ def _numba_evaluate(
     bounds = [n * k // pieces for k in range(pieces + 1)]
     for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
         pass
-
-
-def _address(x: np.ndarray) -> int:
-    return int(x.__array_interface__["data"][0])
-
-
-_ROW_KERNELS: dict[tuple[Formula, str], Any] = {}
-
-
-def sparse_rows(
-    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, rows: Array, idx: Array,
-    lr: Array, l1: Array, l2: Array, *, prox_step: str, inplace: bool, threads: int | None = None,
-) -> tuple[Array, Array] | None:
-    """Update the rows `idx` (unique) of `var` and `accum` with the compiled loop, or return None.
-
-    Applies to C-contiguous NumPy tables and gradient rows of one dtype that numba
-    compiles for `profile` (else None: the caller gathers, updates and scatters).
-    Also None when a touched accumulator is negative, so that the caller's check
-    raises its error before anything is written. ``inplace=False`` copies the
-    tables first (the result must be new arrays).
-    """
-    arrays = (var, accum, rows)
-    if xp is not _numpy_namespace() or not all(type(x) is np.ndarray and x.flags.c_contiguous for x in arrays):
-        return None
-    if not (var.dtype == accum.dtype == rows.dtype) or var.ndim < 1 or type(idx) is not np.ndarray:
-        return None
-    if _choose("auto", profile, var.dtype, fast_ok=True) != "numba" or idx.dtype != np.int64:
-        return None
-    if np.may_share_memory(var, accum) or np.may_share_memory(var, rows) or np.may_share_memory(accum, rows):
-        return None
-    from . import _numba_ops
-
-    n_rows, k = var.shape[0], idx.shape[0]
-    inner = var.size // n_rows if n_rows else 0
-    acc2 = accum.reshape(n_rows, inner)
-    if _numba_ops.any_negative_rows(acc2, idx):
-        return None
-    if not inplace:
-        var, accum = np.array(var, copy=True), np.array(accum, copy=True)
-        acc2 = accum.reshape(n_rows, inner)
-    var2, g2 = var.reshape(n_rows, inner), rows.reshape(k, inner)
-    compute = np.dtype(profile.compute_dtype(xp, var.dtype))
-    key = (formula, compute.name)
-    with _KERNELS_LOCK:
-        kernel = _ROW_KERNELS.get(key)
-        if kernel is None:
-            scalar = _numba_ops.compile_formula(formula, compute)
-            kernel = _ROW_KERNELS[key] = _numba_ops.make_rows_kernel(scalar, compute)
-    hyper = (lr[()], l1[()], l2[()], prox_step == "adaptive")
-
-    def run(start: int, stop: int) -> None:
-        kernel(var2, acc2, g2[start:stop], idx[start:stop], *hyper)
-
-    threads = _threads() if threads is None else threads
-    if threads <= 1 or k * inner < _NUMBA_MIN_PARALLEL:
-        run(0, k)
-    else:
-        bounds = [k * p // (2 * threads) for p in range(2 * threads + 1)]
-        for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
-            pass
-    return var, accum
 
 
 def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str = "adaptive") -> None:

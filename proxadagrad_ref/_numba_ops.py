@@ -18,6 +18,7 @@ included), and compiles a profile formula by rebinding those names:
 ``flush``         subnormals to a zero of the same sign.
 ``std_max0``      ``x if not x < 0 else +0`` (C++ ``std::max(x, 0)``).
 ``as_type_of``    ``x`` converted to the type of ``y``.
+``rsqrt_scalar``  ``flush(1 / flush(sqrt(flush(x))))``.
 ``rsqrt_eigen``   float32: the ``vrsqrtps`` table of :mod:`proxadagrad_ref._ops`, indexed
                   by the float's exponent parity and top 12 mantissa bits, then the
                   same flushed Newton step; float64: ``flush(1 / flush(sqrt(x)))``.
@@ -77,6 +78,7 @@ scalar_as_float64 = _make_stub("as_float64")
 scalar_as_type_of = _make_stub("as_type_of")
 scalar_std_max0 = _make_stub("std_max0")
 scalar_rsqrt_eigen = _make_stub("rsqrt_eigen")
+scalar_rsqrt_scalar = _make_stub("rsqrt_scalar")
 
 SCALAR_OPS: dict[str, Any] = {
     "sqrt": scalar_sqrt,
@@ -92,6 +94,7 @@ SCALAR_OPS: dict[str, Any] = {
     "as_type_of": scalar_as_type_of,
     "std_max0": scalar_std_max0,
     "rsqrt_eigen": scalar_rsqrt_eigen,
+    "rsqrt_scalar": scalar_rsqrt_scalar,
 }
 
 
@@ -210,11 +213,23 @@ _SMALLEST_NORMAL32 = np.float32(np.finfo(np.float32).smallest_normal)
 _MAX32 = np.float32(np.finfo(np.float32).max)
 
 
+@intrinsic
+def _bits32(typingctx, x):
+    """The bits of a float32, as a non-negative int64 (an LLVM bitcast; no memory round trip)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.zext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+
+    return types.int64(types.float32), codegen
+
+
 @numba.njit(**_JIT)
 def _rsqrt_estimate32(x):
     """``_ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits."""
     if x >= _SMALLEST_NORMAL32 and x <= _MAX32:
-        bits = np.int64(np.asarray(x).view(np.uint32)[()])
+        bits = np.int64(_bits32(x))
         e = ((bits >> 23) & 0xFF) - 127
         parity = e & 1  # e mod 2, also for negative e
         top = (bits >> 11) & 0xFFF
@@ -225,6 +240,12 @@ def _rsqrt_estimate32(x):
     if x == math.inf:
         return np.float32(0.0)
     return np.float32(math.nan)
+
+
+@overload(scalar_rsqrt_scalar, jit_options=_JIT)
+def _ov_rsqrt_scalar(x):
+    one = _float_class(x)(1.0)
+    return lambda x: scalar_flush(one / scalar_flush(np.sqrt(scalar_flush(x))))
 
 
 @overload(scalar_rsqrt_eigen, jit_options=_JIT)
@@ -341,43 +362,3 @@ def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
 
     return numba.njit(nogil=True, **_JIT)(into_outputs), numba.njit(nogil=True, **_JIT)(in_place)
 
-
-def make_rows_kernel(scalar_formula: Any, compute: Any) -> Any:
-    """A serial loop applying a compiled formula in place to the rows ``idx`` of two tables.
-
-    ``rows_in_place(var, acc, g, idx, lr, l1, l2, adaptive)`` with ``var`` and
-    ``acc`` of shape ``(rows, inner)``, ``g`` of shape ``(len(idx), inner)`` and
-    unique ``idx``: row ``idx[r]`` of both tables is updated with gradient row
-    ``r``, element by element, exactly as the dense loop would (same compiled
-    formula, same conversions). Each touched row is read and written once,
-    while it is in cache: no gathered copies, no scatter. Releases the GIL.
-    """
-    cls = np.dtype(compute).type
-
-    def rows_in_place(var: Any, acc: Any, g: Any, idx: Any, lr: Any, l1: Any, l2: Any,
-                      adaptive: bool) -> None:  # pragma: no cover - compiled
-        lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
-        for r in range(idx.shape[0]):
-            # 1-D row views: the inner loop is the dense in-place loop, and vectorizes like it
-            w_row, a_row, g_row = var[idx[r]], acc[idx[r]], g[r]
-            for j in range(w_row.shape[0]):
-                w_new, a_new = scalar_formula(
-                    cls(w_row[j]), cls(a_row[j]), cls(g_row[j]), lr_, l1_, l2_, adaptive
-                )
-                w_row[j] = w_new
-                a_row[j] = a_new
-
-    return numba.njit(nogil=True, **_JIT)(rows_in_place)
-
-
-@numba.njit(nogil=True, **_JIT)
-def any_negative_rows(acc, idx):  # pragma: no cover - compiled
-    """True when a row ``idx[r]`` of `acc` (2-D) has an entry ``< 0`` (NaN is not negative)."""
-    for r in range(idx.shape[0]):
-        row = acc[idx[r]]
-        negative = False
-        for j in range(row.shape[0]):
-            negative |= row[j] < 0
-        if negative:
-            return True
-    return False

@@ -247,19 +247,13 @@ def sparse_apply_proximal_adagrad(
     if _fast.indices_unique(idx):
         # NumPy fast path: every row once, so no grouping and no summation (a sum of one row is
         # that row, and its float64 widening is exact): the same bits as the grouped path.
-        if _whole_rows(profile, xp, var):
-            done = _fast.sparse_rows(
-                profile, profile.sparse, xp, var, accum, rows, idx, lr_, l1_, l2_,
-                prox_step=prox_step, inplace=inplace,
-            )
-            if done is not None:  # compiled: each touched row read and written once, in place
-                return done
         w = xp.take(var, idx, axis=0)
         a = xp.take(accum, idx, axis=0)
         if not _fast.surely_non_negative(xp, a):
             check_non_negative("accum (touched rows)", a, xp)
         w, a = _update_rows(profile, xp, w, a, rows, (lr_, l1_, l2_), prox_step)
-        return scatter_rows(xp, var, idx, w, inplace=inplace), scatter_rows(xp, accum, idx, a, inplace=inplace)
+        var_new = scatter_rows(xp, var, idx, w, inplace=inplace)
+        return var_new, scatter_rows(xp, accum, idx, a, inplace=inplace)
 
     groups = _group(idx, xp)
     touched = groups.unique
@@ -274,7 +268,8 @@ def sparse_apply_proximal_adagrad(
     if duplicates == "sequential":
         for rank, width in enumerate(groups.widths):
             g = xp.take(rows, groups.position(xp, rank), axis=0)
-            w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, (lr_, l1_, l2_), prox_step)
+            hyper = (lr_, l1_, l2_)
+            w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, hyper, prox_step)
             w[:width, ...] = w_r
             a[:width, ...] = a_r
     else:
@@ -283,16 +278,6 @@ def sparse_apply_proximal_adagrad(
     var_new = scatter_rows(xp, var, touched, w, inplace=inplace)
     accum_new = scatter_rows(xp, accum, touched, a, inplace=inplace)
     return var_new, accum_new
-
-
-def _whole_rows(profile: Profile, xp: Namespace, var: Array) -> bool:
-    """True when the profile's sparse formula applies to every element of a row (no column/tail path)."""
-    inner = 1
-    for d in var.shape[1:]:
-        inner *= int(d)
-    if profile.sparse_column is not None and inner == 1:
-        return False
-    return profile.sparse_tail is None or inner % profile.block(dtype_name(xp, var.dtype)) == 0
 
 
 def _update_rows(
@@ -313,10 +298,12 @@ def _update_rows(
     head = inner - inner % profile.block(dtype_name(xp, w.dtype))
     if profile.sparse_tail is None or head == inner:
         # w and a are gathered copies: NumPy engines update them in place, blockwise.
-        return _fast.evaluate(
-            profile, profile.sparse, xp, w, a, g, *hyper, prox_step=prox_step,
-            out=(w, a) if isinstance(w, np.ndarray) else None,
-        )
+        # IEEE special values are documented semantics, not warnings (as in the dense kernel).
+        with np.errstate(all="ignore"):
+            return _fast.evaluate(
+                profile, profile.sparse, xp, w, a, g, *hyper, prox_step=prox_step,
+                out=(w, a) if isinstance(w, np.ndarray) else None,
+            )
     k = w.shape[0]
     w2, a2, g2 = (xp.reshape(x, (k, inner)) for x in (w, a, g))
     w_head, a_head = profile.evaluate(

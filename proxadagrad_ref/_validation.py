@@ -117,7 +117,7 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
 
 def check_non_negative(name: str, x: Array, xp: Namespace) -> None:
     """Refuse negative entries (NaN is allowed: it propagates as documented)."""
-    if x.shape and bool(xp.any(x < 0)):
+    if bool(xp.any(x < 0)):  # 0-d arrays too (an empty one has no negative entry)
         count = int(xp.sum(xp.astype(x < 0, xp.int64)))
         raise ValueError(f"{name} must be non-negative; it has {count} negative entries")
 

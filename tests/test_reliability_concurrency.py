@@ -115,7 +115,7 @@ def test_locked_threads_lose_no_update(dtype: Any, emulate: str | None) -> None:
 
 
 def test_locked_state_dict_snapshots_are_consistent() -> None:
-    """A state_dict taken while other threads step: accumulators and global_step of one and the same moment."""
+    """A state_dict taken while other threads step: accumulators and global_step of one moment."""
     p = Parameter(np.zeros(16), name="w")
     opt = ProximalAdagrad([p], accum=0.0, learning_rate=0.0, use_locking=True)
     snapshots: list[dict[str, Any]] = []

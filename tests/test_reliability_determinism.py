@@ -29,9 +29,13 @@ from proxadagrad_ref.schedules import WarmUpLR
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 # (emulate, dtype, prox_step): every dense combination the profiles define
 DENSE = [
-    (None, "float16", "adaptive"), (None, "float32", "adaptive"), (None, "float64", "adaptive"),
-    (None, "float32", "fixed"), (None, "float64", "fixed"),
-    ("mindspore", "float16", "adaptive"), ("mindspore", "float32", "adaptive"),
+    (None, "float16", "adaptive"),
+    (None, "float32", "adaptive"),
+    (None, "float64", "adaptive"),
+    (None, "float32", "fixed"),
+    (None, "float64", "fixed"),
+    ("mindspore", "float16", "adaptive"),
+    ("mindspore", "float32", "adaptive"),
 ]
 
 
@@ -119,7 +123,9 @@ def _interleave(indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 SPARSE = [
-    (None, "float16", "adaptive"), (None, "float32", "fixed"), (None, "float64", "adaptive"),
+    (None, "float16", "adaptive"),
+    (None, "float32", "fixed"),
+    (None, "float64", "adaptive"),
     ("mindspore", "float32", "adaptive"),
 ]
 
@@ -157,7 +163,9 @@ def test_sparse_sum_does_depend_on_an_index_own_order() -> None:
     """The flip side, stated so the guarantee above is not read as order-independence."""
     var, accum = np.zeros((1, 1), np.float32), np.ones((1, 1), np.float32)
     rows = np.array([[1.0], [1e8], [-1e8]], np.float32)
-    a = sparse_apply_proximal_adagrad(var, accum, 0.1, 0.0, 0.0, rows, np.array([0, 0, 0]), emulate="mindspore")
+    a = sparse_apply_proximal_adagrad(
+        var, accum, 0.1, 0.0, 0.0, rows, np.array([0, 0, 0]), emulate="mindspore"
+    )
     b = sparse_apply_proximal_adagrad(
         var, accum, 0.1, 0.0, 0.0, rows[[1, 2, 0]], np.array([0, 0, 0]), emulate="mindspore"
     )
@@ -186,9 +194,16 @@ def _build(dtype: Any, emulate: str | None) -> tuple[ProximalAdagrad, list[Param
         Parameter(np.linspace(-1, 1, 12, dtype=dtype).reshape(4, 3), name="table"),
         Parameter(np.linspace(0, 2, 5, dtype=dtype), name="bias"),
     ]
-    groups = [{"params": params[:1], "weight_decay": 0.01, "grad_centralization": True}, {"params": params[1:]}]
+    groups = [
+        {"params": params[:1], "weight_decay": 0.01, "grad_centralization": True},
+        {"params": params[1:]},
+    ]
     opt = ProximalAdagrad(
-        groups, learning_rate=WarmUpLR(0.1, 3, emulate=emulate), l1=0.001, l2=0.01, loss_scale=2.0,
+        groups,
+        learning_rate=WarmUpLR(0.1, 3, emulate=emulate),
+        l1=0.001,
+        l2=0.01,
+        loss_scale=2.0,
         emulate=emulate,
     )
     return opt, params
@@ -201,10 +216,13 @@ def _grads(t: int, dtype: Any) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize(
-    ("dtype", "emulate"), [(np.float32, None), (np.float64, None), (np.float32, "mindspore")],
+    ("dtype", "emulate"),
+    [(np.float32, None), (np.float64, None), (np.float32, "mindspore")],
     ids=["f32-exact", "f64-exact", "f32-mindspore"],
 )
-def test_trajectories_identical_across_runs_and_resumes(tmp_path: Any, dtype: Any, emulate: str | None) -> None:
+def test_trajectories_identical_across_runs_and_resumes(
+    tmp_path: Any, dtype: Any, emulate: str | None
+) -> None:
     steps = 5
     runs = []
     for _ in range(2):

@@ -123,7 +123,7 @@ def test_state_with_an_object_entry_is_refused_without_unpickling(
     opt = ProximalAdagrad([Parameter(np.ones(2, np.float32), name="w")])
     opt.save(tmp_path / "s.npz")
     _rewrite_npz(tmp_path / "s.npz", "accum_0", np.array([{"x": 1}, None], dtype=object))
-    with pytest.raises(ValueError, match="accum_0.*objects"):
+    with pytest.raises(ValueError, match=r"accum_0.*objects"):
         opt.load(tmp_path / "s.npz")
     assert no_code_from_files == []
 
@@ -221,18 +221,35 @@ def _results(tmp_path: Path) -> Path:
 RESULT_EDITS = [
     pytest.param("bin", lambda b: b[:-4], "truncated", id="truncated"),
     pytest.param("bin", lambda b: bytes([b[0] ^ 1]) + b[1:], r"SHA-256.*payload\.sha256", id="checksum"),
-    pytest.param("json", lambda m: m["outputs"]["var_out"].update(dtype="float80"), r"var_out\.dtype",
-                 id="dtype-tag"),
-    pytest.param("json", lambda m: m["outputs"]["var_out"].update(dtype="float64"), r"var_out\.nbytes",
-                 id="dtype-wider"),
-    pytest.param("json", lambda m: m["outputs"]["var_out"].update(shape=[2, 3]), r"var_out\.nbytes", id="shape"),
-    pytest.param("json", lambda m: m["outputs"]["var_out"].update(shape=[-4]), r"var_out", id="shape-negative"),
+    pytest.param(
+        "json", lambda m: m["outputs"]["var_out"].update(dtype="float80"), r"var_out\.dtype", id="dtype-tag"
+    ),
+    pytest.param(
+        "json",
+        lambda m: m["outputs"]["var_out"].update(dtype="float64"),
+        r"var_out\.nbytes",
+        id="dtype-wider",
+    ),
+    pytest.param(
+        "json", lambda m: m["outputs"]["var_out"].update(shape=[2, 3]), r"var_out\.nbytes", id="shape"
+    ),
+    pytest.param(
+        "json", lambda m: m["outputs"]["var_out"].update(shape=[-4]), r"var_out", id="shape-negative"
+    ),
     pytest.param("json", lambda m: m["outputs"]["var_out"].update(shape=[4.0]), r"var_out", id="shape-float"),
-    pytest.param("json", lambda m: m["outputs"]["var_out"].update(offset=-8), r"var_out", id="offset-negative"),
-    pytest.param("json", lambda m: m["outputs"]["var_out"].update(offset=4), r"var_out\.offset", id="misaligned"),
+    pytest.param(
+        "json", lambda m: m["outputs"]["var_out"].update(offset=-8), r"var_out", id="offset-negative"
+    ),
+    pytest.param(
+        "json", lambda m: m["outputs"]["var_out"].update(offset=4), r"var_out\.offset", id="misaligned"
+    ),
     pytest.param("json", lambda m: m.update(id="c2"), r"field 'id'", id="id"),
-    pytest.param("json", lambda m: m["payload"].update(file="/etc/hostname"), r"payload\.file.*escapes",
-                 id="payload-absolute"),
+    pytest.param(
+        "json",
+        lambda m: m["payload"].update(file="/etc/hostname"),
+        r"payload\.file.*escapes",
+        id="payload-absolute",
+    ),
 ]
 
 
@@ -257,10 +274,19 @@ def test_bad_results_file_refused_naming_file_and_field(tmp_path: Path, which: s
 
 def _meta() -> dict[str, Any]:
     return {
-        "id": "x", "semantics_version": 1, "op": "dense", "profile": "exact", "prox_step": "adaptive",
-        "dtype": "float32", "hyper": {"lr": "0x1.0p-1", "l1": "0x0.0p+0", "l2": "0x0.0p+0"}, "options": {},
+        "id": "x",
+        "semantics_version": 1,
+        "op": "dense",
+        "profile": "exact",
+        "prox_step": "adaptive",
+        "dtype": "float32",
+        "hyper": {"lr": "0x1.0p-1", "l1": "0x0.0p+0", "l2": "0x0.0p+0"},
+        "options": {},
         "compliance": {"mode": "BOUND", "fp_special": "ieee", "bound": "forward-v1", "sqrt_ulps": 3},
-        "seed": 0, "repro": "", "source": {"kind": "engine"}, "tags": [],
+        "seed": 0,
+        "repro": "",
+        "source": {"kind": "engine"},
+        "tags": [],
     }
 
 
@@ -348,26 +374,40 @@ def _state_edits() -> list[Any]:
         return lambda path: path.write_bytes(data)
 
     return [
-        pytest.param(lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "s.npz",
-                     id="truncated"),
+        pytest.param(
+            lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "s.npz", id="truncated"
+        ),
         pytest.param(lambda p: p.write_bytes(p.read_bytes()[:30]), "s.npz", id="truncated-header"),
         pytest.param(raw(b""), "s.npz", id="empty"),
         pytest.param(raw(b"PK\x03\x04" + b"\0" * 40), "s.npz", id="bad-zip"),
         pytest.param(raw(pickle.dumps({"global_step": 1})), "s.npz", id="a-pickle"),
         pytest.param(_plain_npy, "single .npy", id="plain-npy"),
-        pytest.param(lambda p: _rewrite_npz(p, "accum_0", _huge_header((1 << 40,))), "accum_0", id="absurd-shape"),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_0", _huge_header((1 << 40,))), "accum_0", id="absurd-shape"
+        ),
         pytest.param(lambda p: _rewrite_npz(p, "accum_0", _huge_header((3, 2))), "accum_0", id="short-entry"),
-        pytest.param(lambda p: _rewrite_npz(p, "metadata", _huge_header((1 << 36,))), "metadata",
-                     id="absurd-metadata"),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "metadata", _huge_header((1 << 36,))), "metadata", id="absurd-metadata"
+        ),
         pytest.param(lambda p: _rewrite_npz(p, "accum_1", np.ones(4, np.int32)), "accum", id="int-accum"),
-        pytest.param(lambda p: _rewrite_npz(p, "accum_0", np.ones((2, 3), np.float32)), "shape",
-                     id="transposed-accum"),
-        pytest.param(lambda p: _rewrite_npz(p, "accum_0", np.full((3, 2), np.nan, np.float32)[:, :1]), "shape",
-                     id="narrow-accum"),
-        pytest.param(lambda p: _rewrite_npz(p, "accum_1", np.array([1, -1, 1, 1], np.float32)), "negative",
-                     id="negative-accum"),
-        pytest.param(lambda p: _rewrite_npz(p, "metadata", np.frombuffer(b"{not json", np.uint8)), "JSON",
-                     id="metadata-not-json"),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_0", np.ones((2, 3), np.float32)), "shape", id="transposed-accum"
+        ),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_0", np.full((3, 2), np.nan, np.float32)[:, :1]),
+            "shape",
+            id="narrow-accum",
+        ),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_1", np.array([1, -1, 1, 1], np.float32)),
+            "negative",
+            id="negative-accum",
+        ),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "metadata", np.frombuffer(b"{not json", np.uint8)),
+            "JSON",
+            id="metadata-not-json",
+        ),
         pytest.param(meta(lambda m: m.update(names="w")), "names", id="names-not-list"),
         pytest.param(meta(lambda m: m.update(names=["w", "b", "c"])), "accum_2", id="extra-name"),
         pytest.param(meta(lambda m: m.update(global_step=True)), "global_step", id="step-bool"),

@@ -111,9 +111,15 @@ KERNEL_CASES: list[tuple[str, Callable[[], dict[str, Any]], dict[str, Any], type
     ("d-var-none", dense_args, {"var": None}, TypeError, "var"),
     ("d-emulate-int", dense_args, {"emulate": 1}, ValueError, "emulate"),
     ("d-engine-unknown", dense_args, {"engine": "cuda"}, ValueError, "engine"),
-    ("d-engine-numba-f16", lambda: {k: (v.astype(np.float16) if isinstance(v, np.ndarray) else v)
-                                    for k, v in dense_args().items()},
-     {"engine": "numba"}, TypeError, "numba"),
+    (
+        "d-engine-numba-f16",
+        lambda: {
+            k: (v.astype(np.float16) if isinstance(v, np.ndarray) else v) for k, v in dense_args().items()
+        },
+        {"engine": "numba"},
+        TypeError,
+        "numba",
+    ),
     # sparse: indices
     ("s-indices-float32", sparse_args, {"indices": np.array([3.0, 1.0], F32)}, TypeError, "indices"),
     ("s-indices-bool", sparse_args, {"indices": np.array([True, False])}, TypeError, "indices"),
@@ -122,54 +128,146 @@ KERNEL_CASES: list[tuple[str, Callable[[], dict[str, Any]], dict[str, Any], type
     ("s-indices-strict", sparse_args, {"indices": xps.asarray([3, 1])}, TypeError, "indices"),
     ("s-indices-0d", sparse_args, {"indices": np.array(3)}, ValueError, "indices"),
     ("s-indices-int64-max", sparse_args, {"indices": np.array([3, 2**63 - 1])}, ValueError, "indices"),
-    ("s-indices-int32-min", sparse_args, {"indices": np.array([3, -(2**31)], np.int32)}, ValueError,
-     "indices"),
+    (
+        "s-indices-int32-min",
+        sparse_args,
+        {"indices": np.array([3, -(2**31)], np.int32)},
+        ValueError,
+        "indices",
+    ),
     ("s-grad-strict-rows", sparse_args, {"grad": xps.ones((2, 3), dtype=xps.float32)}, TypeError, "grad"),
     ("s-grad-1d-rows", sparse_args, {"grad": np.ones(2, F32)}, ValueError, "grad"),
     ("s-var-0d", sparse_args, {"var": np.array(1.0, F32), "accum": np.array(0.1, F32)}, ValueError, "var"),
     ("s-duplicates-none", sparse_args, {"duplicates": None}, ValueError, "duplicates"),
     ("s-lr-nan", sparse_args, {"lr": NAN}, ValueError, "lr"),
     ("s-l2-inf", sparse_args, {"l2": INF}, ValueError, "l2"),
-    ("s-mindspore-float16", lambda: {k: (v.astype(np.float16) if isinstance(v, np.ndarray) and v.dtype == F32
-                                         else v) for k, v in sparse_args().items()},
-     {"emulate": "mindspore"}, TypeError, "dtype"),
+    (
+        "s-mindspore-float16",
+        lambda: {
+            k: (v.astype(np.float16) if isinstance(v, np.ndarray) and v.dtype == F32 else v)
+            for k, v in sparse_args().items()
+        },
+        {"emulate": "mindspore"},
+        TypeError,
+        "dtype",
+    ),
     # sparse: RowTensor parts that do not fit together
-    ("rt-values-fewer-rows", sparse_args, {"indices": None, "grad": rt(np.array([0, 1, 2]), np.ones((2, 3), F32))},
-     ValueError, "grad"),
-    ("rt-values-narrow", sparse_args, {"indices": None, "grad": rt(np.array([0]), np.ones((1, 2), F32))},
-     ValueError, "grad"),
-    ("rt-values-1d", sparse_args, {"indices": None, "grad": rt(np.array([0]), np.ones(3, F32))},
-     ValueError, "grad"),
-    ("rt-dense-shape-rank", sparse_args, {"indices": None, "grad": rt(np.array([0]), np.ones((1, 3), F32), (4,))},
-     ValueError, "dense_shape"),
-    ("rt-float-indices", sparse_args, {"indices": None, "grad": rt(np.array([0.0]), np.ones((1, 3), F32))},
-     TypeError, "indices"),
-    ("rt-2d-indices", sparse_args, {"indices": None, "grad": rt(np.array([[0]]), np.ones((1, 3), F32))},
-     ValueError, "indices"),
-    ("rt-index-out-of-range", sparse_args, {"indices": None, "grad": rt(np.array([4]), np.ones((1, 3), F32))},
-     ValueError, "indices"),
-    ("rt-values-dtype", sparse_args, {"indices": None, "grad": rt(np.array([0]), np.ones((1, 3)))},
-     TypeError, "grad"),
-    ("rt-values-strict", sparse_args,
-     {"indices": None, "grad": rt(np.array([0]), xps.ones((1, 3), dtype=xps.float32))}, TypeError, "grad"),
-    ("rt-indices-list", sparse_args, {"indices": None, "grad": rt([0], np.ones((1, 3), F32))},
-     TypeError, "indices"),
+    (
+        "rt-values-fewer-rows",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0, 1, 2]), np.ones((2, 3), F32))},
+        ValueError,
+        "grad",
+    ),
+    (
+        "rt-values-narrow",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0]), np.ones((1, 2), F32))},
+        ValueError,
+        "grad",
+    ),
+    (
+        "rt-values-1d",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0]), np.ones(3, F32))},
+        ValueError,
+        "grad",
+    ),
+    (
+        "rt-dense-shape-rank",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0]), np.ones((1, 3), F32), (4,))},
+        ValueError,
+        "dense_shape",
+    ),
+    (
+        "rt-float-indices",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0.0]), np.ones((1, 3), F32))},
+        TypeError,
+        "indices",
+    ),
+    (
+        "rt-2d-indices",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([[0]]), np.ones((1, 3), F32))},
+        ValueError,
+        "indices",
+    ),
+    (
+        "rt-index-out-of-range",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([4]), np.ones((1, 3), F32))},
+        ValueError,
+        "indices",
+    ),
+    (
+        "rt-values-dtype",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0]), np.ones((1, 3)))},
+        TypeError,
+        "grad",
+    ),
+    (
+        "rt-values-strict",
+        sparse_args,
+        {"indices": None, "grad": rt(np.array([0]), xps.ones((1, 3), dtype=xps.float32))},
+        TypeError,
+        "grad",
+    ),
+    (
+        "rt-indices-list",
+        sparse_args,
+        {"indices": None, "grad": rt([0], np.ones((1, 3), F32))},
+        TypeError,
+        "indices",
+    ),
     # sparse: scipy.sparse
-    ("sp-fewer-cols", sparse_args, {"indices": None, "grad": sp.csr_array(np.ones((4, 2), F32))},
-     ValueError, "shape"),
-    ("sp-transposed", sparse_args, {"indices": None, "grad": sp.coo_array(np.ones((3, 4), F32))},
-     ValueError, "shape"),
-    ("sp-1d-var", lambda: {**sparse_args(), "var": np.ones(4, F32), "accum": np.ones(4, F32)},
-     {"indices": None, "grad": sp.csr_array(np.ones((4, 1), F32))}, ValueError, "var"),
-    ("sp-strict-var", strict_args, {"indices": None, "grad": sp.csr_array(np.ones((4, 3), F32))},
-     TypeError, "NumPy"),
-    ("sp-int-dtype", sparse_args, {"indices": None, "grad": sp.csr_array(np.ones((4, 3), np.int32))},
-     TypeError, "dtype"),
+    (
+        "sp-fewer-cols",
+        sparse_args,
+        {"indices": None, "grad": sp.csr_array(np.ones((4, 2), F32))},
+        ValueError,
+        "shape",
+    ),
+    (
+        "sp-transposed",
+        sparse_args,
+        {"indices": None, "grad": sp.coo_array(np.ones((3, 4), F32))},
+        ValueError,
+        "shape",
+    ),
+    (
+        "sp-1d-var",
+        lambda: {**sparse_args(), "var": np.ones(4, F32), "accum": np.ones(4, F32)},
+        {"indices": None, "grad": sp.csr_array(np.ones((4, 1), F32))},
+        ValueError,
+        "var",
+    ),
+    (
+        "sp-strict-var",
+        strict_args,
+        {"indices": None, "grad": sp.csr_array(np.ones((4, 3), F32))},
+        TypeError,
+        "NumPy",
+    ),
+    (
+        "sp-int-dtype",
+        sparse_args,
+        {"indices": None, "grad": sp.csr_array(np.ones((4, 3), np.int32))},
+        TypeError,
+        "dtype",
+    ),
     # array-api-strict (no fancy assignment: the merge path)
     ("strict-indices-out-of-range", strict_args, {"indices": xps.asarray([0, 4])}, ValueError, "indices"),
     ("strict-indices-numpy", strict_args, {"indices": np.array([0, 1])}, TypeError, "indices"),
-    ("strict-duplicates-error", strict_args, {"indices": xps.asarray([1, 1]), "duplicates": "error"},
-     ValueError, "duplicates"),
+    (
+        "strict-duplicates-error",
+        strict_args,
+        {"indices": xps.asarray([1, 1]), "duplicates": "error"},
+        ValueError,
+        "duplicates",
+    ),
 ]
 
 
@@ -220,35 +318,90 @@ STEP_CASES: list[tuple[str, dict[str, Any], Any, type[Exception], list[str]]] = 
     ("grads-empty", {}, (), ValueError, ["grads", "3"]),
     ("grads-one-short", {}, GOOD[:2], ValueError, ["grads", "2"]),
     ("grad-none", {}, (GOOD[0], None, GOOD[2]), TypeError, ["grads[1]", "'bias'"]),
-    ("grad-strict-dense", {}, (GOOD[0], xps.ones(3, dtype=xps.float64), GOOD[2]), TypeError,
-     ["grads[1]", "array_api_strict"]),
-    ("grad-strict-sparse-values", {}, ((np.array([0]), xps.ones((1, 3), dtype=xps.float64)), *GOOD[1:]),
-     TypeError, ["grads[0]"]),
-    ("grad-strict-sparse-indices", {}, ((xps.asarray([0]), np.ones((1, 3))), *GOOD[1:]), TypeError,
-     ["grads[0]", "indices"]),
+    (
+        "grad-strict-dense",
+        {},
+        (GOOD[0], xps.ones(3, dtype=xps.float64), GOOD[2]),
+        TypeError,
+        ["grads[1]", "array_api_strict"],
+    ),
+    (
+        "grad-strict-sparse-values",
+        {},
+        ((np.array([0]), xps.ones((1, 3), dtype=xps.float64)), *GOOD[1:]),
+        TypeError,
+        ["grads[0]"],
+    ),
+    (
+        "grad-strict-sparse-indices",
+        {},
+        ((xps.asarray([0]), np.ones((1, 3))), *GOOD[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
     ("grad-float16", {}, (GOOD[0], np.ones(3, np.float16), GOOD[2]), TypeError, ["grads[1]", "dtype"]),
     ("grad-0d-for-vector", {}, (GOOD[0], np.array(1.0), GOOD[2]), ValueError, ["grads[1]", "shape"]),
     ("sparse-for-0d", {}, (*GOOD[:2], (np.array([0]), np.ones(1))), ValueError, ["grads[2]", "0-d"]),
-    ("rowtensor-parts", {}, (RowTensor(np.array([0, 1]), np.ones((1, 3)), (4, 3)), *GOOD[1:]), ValueError,
-     ["grads[0]", "shape"]),
-    ("rowtensor-float-indices", {}, (RowTensor(np.array([0.0]), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
-     TypeError, ["grads[0]", "indices"]),
-    ("rowtensor-uint-indices", {}, (RowTensor(np.array([0], np.uint32), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
-     TypeError, ["grads[0]", "indices"]),
-    ("rowtensor-2d-indices", {}, (RowTensor(np.array([[0]]), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
-     ValueError, ["grads[0]", "indices"]),
-    ("tuple-float-indices", {}, ((np.array([1.5]), np.ones((1, 3))), *GOOD[1:]), TypeError,
-     ["grads[0]", "indices"]),
+    (
+        "rowtensor-parts",
+        {},
+        (RowTensor(np.array([0, 1]), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
+        ValueError,
+        ["grads[0]", "shape"],
+    ),
+    (
+        "rowtensor-float-indices",
+        {},
+        (RowTensor(np.array([0.0]), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
+    (
+        "rowtensor-uint-indices",
+        {},
+        (RowTensor(np.array([0], np.uint32), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
+    (
+        "rowtensor-2d-indices",
+        {},
+        (RowTensor(np.array([[0]]), np.ones((1, 3)), (4, 3)), *GOOD[1:]),
+        ValueError,
+        ["grads[0]", "indices"],
+    ),
+    (
+        "tuple-float-indices",
+        {},
+        ((np.array([1.5]), np.ones((1, 3))), *GOOD[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
     ("tuple-one-item", {}, ((np.array([1]),), *GOOD[1:]), TypeError, ["grads[0]", "tuple"]),
     ("scipy-wrong-shape", {}, (sp.csr_array(np.ones((5, 3))), *GOOD[1:]), ValueError, ["grads[0]", "shape"]),
-    ("scipy-wrong-dtype", {}, (sp.csr_array(np.ones((4, 3), F32)), *GOOD[1:]), TypeError,
-     ["grads[0]", "dtype"]),
+    (
+        "scipy-wrong-dtype",
+        {},
+        (sp.csr_array(np.ones((4, 3), F32)), *GOOD[1:]),
+        TypeError,
+        ["grads[0]", "dtype"],
+    ),
     ("scipy-for-1d", {}, (GOOD[0], sp.csr_array(np.ones((1, 3))), GOOD[2]), TypeError, ["grads[1]", "2-D"]),
     ("lr-schedule-nan", {"learning_rate": _nan_schedule()}, GOOD, ValueError, ["learning_rate"]),
-    ("wd-callable-inf", {"weight_decay": lambda step: INF if step else 0.0}, GOOD, ValueError,
-     ["weight_decay"]),
-    ("wd-callable-none", {"weight_decay": lambda step: None if step else 0.0}, GOOD, TypeError,
-     ["weight_decay"]),
+    (
+        "wd-callable-inf",
+        {"weight_decay": lambda step: INF if step else 0.0},
+        GOOD,
+        ValueError,
+        ["weight_decay"],
+    ),
+    (
+        "wd-callable-none",
+        {"weight_decay": lambda step: None if step else 0.0},
+        GOOD,
+        TypeError,
+        ["weight_decay"],
+    ),
 ]
 
 
@@ -291,13 +444,22 @@ def _p() -> list[Parameter]:
 
 
 CONSTRUCT_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
-    *[(f"{n}-nan", lambda n=n: ProximalAdagrad(_p(), **{n: NAN}), ValueError, n) for n in ("accum", "l1", "l2")],
-    *[(f"{n}-np-float32", lambda n=n: ProximalAdagrad(_p(), **{n: np.float32(0.1)}), TypeError, n)
-      for n in ("accum", "l1", "l2")],
+    *[
+        (f"{n}-nan", lambda n=n: ProximalAdagrad(_p(), **{n: NAN}), ValueError, n)
+        for n in ("accum", "l1", "l2")
+    ],
+    *[
+        (f"{n}-np-float32", lambda n=n: ProximalAdagrad(_p(), **{n: np.float32(0.1)}), TypeError, n)
+        for n in ("accum", "l1", "l2")
+    ],
     ("lr-inf", lambda: ProximalAdagrad(_p(), learning_rate=INF), ValueError, "learning_rate"),
     ("lr-list-nan", lambda: ProximalAdagrad(_p(), learning_rate=[0.1, NAN]), ValueError, "learning_rate"),
-    ("lr-array-inf", lambda: ProximalAdagrad(_p(), learning_rate=np.array([0.1, np.inf])), ValueError,
-     "learning_rate"),
+    (
+        "lr-array-inf",
+        lambda: ProximalAdagrad(_p(), learning_rate=np.array([0.1, np.inf])),
+        ValueError,
+        "learning_rate",
+    ),
     ("lr-0d-nan", lambda: ProximalAdagrad(_p(), learning_rate=np.array(np.nan)), ValueError, "learning_rate"),
     ("loss-scale-nan", lambda: ProximalAdagrad(_p(), loss_scale=NAN), ValueError, "loss_scale"),
     ("loss-scale-inf", lambda: ProximalAdagrad(_p(), loss_scale=INF), ValueError, "loss_scale"),
@@ -305,8 +467,12 @@ CONSTRUCT_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("wd-nan", lambda: ProximalAdagrad(_p(), weight_decay=NAN), ValueError, "weight_decay"),
     ("wd-inf", lambda: ProximalAdagrad(_p(), weight_decay=INF), ValueError, "weight_decay"),
     ("group-lr-nan", lambda: ProximalAdagrad([{"params": _p(), "lr": NAN}]), ValueError, "lr"),
-    ("group-wd-inf", lambda: ProximalAdagrad([{"params": _p(), "weight_decay": INF}]), ValueError,
-     "weight_decay"),
+    (
+        "group-wd-inf",
+        lambda: ProximalAdagrad([{"params": _p(), "weight_decay": INF}]),
+        ValueError,
+        "weight_decay",
+    ),
     ("use-locking-none", lambda: ProximalAdagrad(_p(), use_locking=None), TypeError, "use_locking"),
     ("emulate-tensorflow", lambda: ProximalAdagrad(_p(), emulate="tensorflow"), ValueError, "emulate"),
     ("parameter-name-int", lambda: Parameter(np.ones(2), name=3), TypeError, "name"),  # type: ignore[arg-type]
@@ -350,7 +516,12 @@ SCHEDULE_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("call-step-bool", lambda: S.WarmUpLR(0.1, 2)(True), TypeError, "global_step"),
     ("call-step-str", lambda: S.CosineDecayLR(0.0, 0.1, 4)("1"), TypeError, "global_step"),
     ("call-step-np-negative", lambda: S.InverseDecayLR(0.1, 0.9, 4)(np.int64(-1)), ValueError, "global_step"),
-    ("pw-rate-nan-type", lambda: S.piecewise_constant_lr([1], [np.float32(0.1)]), TypeError, "learning_rates"),
+    (
+        "pw-rate-nan-type",
+        lambda: S.piecewise_constant_lr([1], [np.float32(0.1)]),
+        TypeError,
+        "learning_rates",
+    ),
     ("pw-milestone-float", lambda: S.piecewise_constant_lr([1.0], [0.1]), TypeError, "milestone"),
     ("exp-list-rate-nan", lambda: S.exponential_decay_lr(0.1, NAN, 4, 1, 1), ValueError, "decay_rate"),
     ("nat-list-lr-inf", lambda: S.natural_exp_decay_lr(INF, 0.9, 4, 1, 1), ValueError, "learning_rate"),
@@ -358,8 +529,12 @@ SCHEDULE_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("cos-list-min-nan", lambda: S.cosine_decay_lr(NAN, 0.1, 4, 1, 1), ValueError, "min_lr"),
     ("cos-list-spe-zero", lambda: S.cosine_decay_lr(0.0, 0.1, 4, 0, 1), ValueError, "step_per_epoch"),
     ("poly-list-power-inf", lambda: S.polynomial_decay_lr(0.1, 0.01, 4, 1, 1, INF), ValueError, "power"),
-    ("poly-list-update-int", lambda: S.polynomial_decay_lr(0.1, 0.01, 4, 1, 1, 1.0, 1), TypeError,
-     "update_decay_epoch"),
+    (
+        "poly-list-update-int",
+        lambda: S.polynomial_decay_lr(0.1, 0.01, 4, 1, 1, 1.0, 1),
+        TypeError,
+        "update_decay_epoch",
+    ),
     ("warm-list-lr-inf", lambda: S.warmup_lr(INF, 4, 1, 1), ValueError, "learning_rate"),
 ]
 
@@ -376,8 +551,12 @@ def test_schedule_bad_input(build: Callable[[], Any], exc: type[Exception], word
 def test_schedules_give_finite_rates_at_huge_steps() -> None:
     """No schedule built from valid arguments returns NaN or a negative rate, whatever the step."""
     built = [
-        S.ExponentialDecayLR(0.1, 0.9, 4), S.NaturalExpDecayLR(0.1, 0.9, 4, True), S.InverseDecayLR(0.1, 0.9, 4),
-        S.CosineDecayLR(0.0, 0.1, 4), S.PolynomialDecayLR(0.1, 0.01, 4, 0.5, True), S.WarmUpLR(0.1, 4),
+        S.ExponentialDecayLR(0.1, 0.9, 4),
+        S.NaturalExpDecayLR(0.1, 0.9, 4, True),
+        S.InverseDecayLR(0.1, 0.9, 4),
+        S.CosineDecayLR(0.0, 0.1, 4),
+        S.PolynomialDecayLR(0.1, 0.01, 4, 0.5, True),
+        S.WarmUpLR(0.1, 4),
     ]
     for schedule in built:
         for emulate in (None, "mindspore"):
@@ -401,16 +580,32 @@ CLI_CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("verify-bad-op", ["verify", "{suite}", "--op", "adam"], 2, ["--op", "adam"]),
     ("verify-bad-profile", ["verify", "{suite}", "--profile", "torch"], 2, ["--profile"]),
     ("verify-bad-prox-step", ["verify", "{suite}", "--prox-step", "both"], 2, ["--prox-step"]),
-    ("verify-candidate-and-results", ["verify", "{suite}", "--candidate", "a:b", "--results", "{tmp}"], 2,
-     ["--results", "--candidate"]),
+    (
+        "verify-candidate-and-results",
+        ["verify", "{suite}", "--candidate", "a:b", "--results", "{tmp}"],
+        2,
+        ["--results", "--candidate"],
+    ),
     ("verify-candidate-no-colon", ["verify", "{suite}", "--candidate", "numpy"], 2, ["MODULE:FUNC"]),
-    ("verify-candidate-missing-attr", ["verify", "{suite}", "--candidate", "numpy:no_such_kernel"], 2,
-     ["no_such_kernel"]),
-    ("verify-no-case-matches", ["verify", "{suite}", "--profile", "mindspore", "--prox-step", "fixed"], 2,
-     ["no case"]),
+    (
+        "verify-candidate-missing-attr",
+        ["verify", "{suite}", "--candidate", "numpy:no_such_kernel"],
+        2,
+        ["no_such_kernel"],
+    ),
+    (
+        "verify-no-case-matches",
+        ["verify", "{suite}", "--profile", "mindspore", "--prox-step", "fixed"],
+        2,
+        ["no case"],
+    ),
     ("generate-bad-suite", ["generate", "--out", "{tmp}/x", "--suite", "huge"], 2, ["--suite", "huge"]),
-    ("generate-out-unwritable", ["generate", "--out", "{tmp}/file.txt/sub", "--suite", "smoke"], 2,
-     ["file.txt"]),
+    (
+        "generate-out-unwritable",
+        ["generate", "--out", "{tmp}/file.txt/sub", "--suite", "smoke"],
+        2,
+        ["file.txt"],
+    ),
     ("crosscheck-no-framework", ["crosscheck", "{suite}"], 2, ["--framework"]),
     ("crosscheck-bad-framework", ["crosscheck", "{suite}", "--framework", "jax"], 2, ["--framework", "jax"]),
 ]
@@ -427,7 +622,11 @@ def cli_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("argv", "status", "words"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES]
 )
 def test_cli_bad_invocation(
-    argv: list[str], status: int, words: list[str], cli_suite: Path, tmp_path: Path,
+    argv: list[str],
+    status: int,
+    words: list[str],
+    cli_suite: Path,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "file.txt").write_text("not a suite")  # before any --out below is created
@@ -448,9 +647,17 @@ def test_cli_bad_invocation(
 def test_cli_exit_status_through_a_real_process(tmp_path: Path) -> None:
     """The installed entry point's exit status and message, in a fresh interpreter."""
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from proxadagrad_ref.cli import main; sys.exit(main())",
-         "verify", str(tmp_path / "absent")],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from proxadagrad_ref.cli import main; sys.exit(main())",
+            "verify",
+            str(tmp_path / "absent"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2, proc.stderr
     assert "absent" in proc.stderr and "Traceback" not in proc.stderr

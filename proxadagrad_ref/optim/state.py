@@ -141,7 +141,9 @@ def _entry(archive: Any, key: str, name: str) -> np.ndarray:
             raise ValueError(f"entry {key!r} of {name} has unsupported .npy version {version}")
         header_size = f.tell()
     if dtype.hasobject:
-        raise ValueError(f"entry {key!r} of {name} holds Python objects (pickled data), never loaded (allow_pickle=False)")
+        raise ValueError(
+            f"entry {key!r} of {name} holds Python objects (pickled data), never loaded (allow_pickle=False)"
+        )
     declared = math.prod(shape) * dtype.itemsize
     if declared > info.file_size - header_size:
         raise ValueError(
