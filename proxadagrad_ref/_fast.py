@@ -359,6 +359,8 @@ class _Node:
     __truediv__, __rtruediv__ = _binary(np.true_divide)
     __gt__, __lt__ = _binary(np.greater)[0], _binary(np.less)[0]
     __ge__, __le__ = _binary(np.greater_equal)[0], _binary(np.less_equal)[0]
+    __eq__, __ne__ = _binary(np.equal)[0], _binary(np.not_equal)[0]
+    __hash__ = None  # type: ignore[assignment]
 
     def __neg__(self) -> Any:
         return self.recording.record(np.negative, (self,), True)
@@ -462,7 +464,7 @@ def _chunked_evaluate(
     if n > chunk:  # one block: the formula itself is as fast as a replay
         try:
             program = _record(formula, compute, hyper, adaptive)
-        except _Untraceable:
+        except (_Untraceable, TypeError):  # e.g. an operator the stand-ins lack: blocks call the formula
             program = None
     local = threading.local()
     errstate = np.geterr()  # np.errstate is per thread (a context variable): carry it to the workers

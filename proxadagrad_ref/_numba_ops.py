@@ -225,6 +225,20 @@ def _bits32(typingctx, x):
     return types.int64(types.float32), codegen
 
 
+@intrinsic
+def _pow2(typingctx, k):
+    """``2.0**k`` as a float64 for an int64 ``-1022 <= k <= 1023``, built from its bits (libm-free)."""
+    if k != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        biased = builder.add(args[0], ir.Constant(i64, 1023))
+        return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
 @numba.njit(**_JIT)
 def _rsqrt_estimate32(x):
     """``_ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits."""
@@ -233,8 +247,7 @@ def _rsqrt_estimate32(x):
         e = ((bits >> 23) & 0xFF) - 127
         parity = e & 1  # e mod 2, also for negative e
         top = (bits >> 11) & 0xFFF
-        scale = 2.0 ** (-np.float64((e - parity) // 2))
-        return np.float32(_RSQRT_TABLE[parity * 4096 + top] * scale)
+        return np.float32(_RSQRT_TABLE[parity * 4096 + top] * _pow2(-((e - parity) // 2)))  # exact
     if abs(x) < _SMALLEST_NORMAL32:
         return np.float32(math.copysign(math.inf, x))
     if x == math.inf:

@@ -86,9 +86,17 @@ def _rows_from_scipy(grad: Any, var: Array, xp: Namespace) -> tuple[Array, Array
         rows = np.unique(np.asarray(grad.row, dtype=np.int64))
     else:
         csr = grad.tocsr()
-        rows = np.flatnonzero(np.diff(csr.indptr)).astype(np.int64)
+        indptr = csr.indptr
+        rows = np.flatnonzero(indptr[1:] != indptr[:-1]).astype(np.int64)  # rows with stored entries
     csr = grad.tocsr()
-    values = np.asarray(csr[rows].toarray(), dtype=var.dtype)
+    if csr.has_canonical_format:
+        # No repeated (row, column) entry: the stored values land in place, row after row
+        # (the entries of the touched rows are all of csr.data, in order).
+        values = np.zeros((rows.shape[0], var.shape[1]), dtype=var.dtype)
+        counts = csr.indptr[rows + 1] - csr.indptr[rows]
+        values[np.repeat(np.arange(rows.shape[0]), counts), csr.indices] = csr.data
+    else:  # repeated entries are summed by scipy
+        values = np.asarray(csr[rows].toarray(), dtype=var.dtype)
     return xp.asarray(rows), xp.asarray(values)
 
 
@@ -329,5 +337,6 @@ def _sum_duplicates(xp: Namespace, rows: Array, groups: _Groups, *, float64: boo
     for rank in range(1, len(groups.widths)):
         width = groups.widths[rank]
         extra = xp.take(rows, groups.position(xp, rank), axis=0)
-        total[:width, ...] = total[:width, ...] + xp.astype(extra, total.dtype)
+        with np.errstate(all="ignore"):  # inf + -inf, overflow: IEEE results, not warnings
+            total[:width, ...] = total[:width, ...] + xp.astype(extra, total.dtype)
     return total

@@ -51,7 +51,6 @@ CATALOGUES: dict[str, list[str]] = {
         "test_vectors_format::test_manifest_path_escaping_folder_refused",
         "test_vectors_format::test_bad_fields_refused_naming_file_and_field",
         "test_vectors_recorded::test_import_refuses_bad_recordings",
-        "test_reliability_files::test_state_with_an_object_entry_is_refused_without_unpickling",
         "test_reliability_files::test_case_file_symlinked_outside_the_folder_is_refused",
         "test_reliability_files::test_payload_symlinked_outside_the_folder_is_refused",
         "test_reliability_files::test_more_escaping_manifest_paths_refused",
@@ -66,6 +65,7 @@ CATALOGUES: dict[str, list[str]] = {
         "test_state::test_file_from_another_optimizer_refused",
         "test_state::test_pickled_or_foreign_files_refused",
         "test_reliability_files::test_bad_state_file_refused_and_optimizer_unchanged",
+        "test_reliability_files::test_state_with_an_object_entry_is_refused_without_unpickling",
         "test_reliability_files::test_state_path_that_is_a_folder_or_missing",
     ],
     "interrupted generation": [

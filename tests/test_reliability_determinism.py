@@ -36,6 +36,8 @@ DENSE = [
     (None, "float64", "fixed"),
     ("mindspore", "float16", "adaptive"),
     ("mindspore", "float32", "adaptive"),
+    ("tensorflow", "float32", "adaptive"),
+    ("tensorflow", "float64", "adaptive"),
 ]
 
 
@@ -127,6 +129,7 @@ SPARSE = [
     (None, "float32", "fixed"),
     (None, "float64", "adaptive"),
     ("mindspore", "float32", "adaptive"),
+    ("tensorflow", "float32", "adaptive"),
 ]
 
 

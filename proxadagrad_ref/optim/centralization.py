@@ -24,6 +24,8 @@ def centralization_applies(shape: tuple[int, ...]) -> bool:
 def centralize(grad: StepGrad, numerics: PipelineNumerics) -> StepGrad:
     """``g - mean(g, axis=(1, ..., ndim-1))``; the mean is formed as `numerics` says."""
     values = grad.values
+    if 0 in tuple(values.shape):  # nothing to centralize (and no mean of an empty slice)
+        return grad
     xp = array_namespace("grad", values)
     axes = tuple(range(1, values.ndim))
     if numerics.centralize_mean_wide:

@@ -137,7 +137,8 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics) -> StepG
         raise ValueError(
             f"the gradient is on device {device(values)} but the parameter is on device {device(data)}"
         )
-    return StepGrad(xp.astype(values, numerics.work_dtype(xp, data.dtype)), indices)
+    # No stage writes into the values, so the caller's array is used as it is when no conversion is due.
+    return StepGrad(xp.astype(values, numerics.work_dtype(xp, data.dtype), copy=False), indices)
 
 
 def sum_duplicates(grad: StepGrad) -> StepGrad:

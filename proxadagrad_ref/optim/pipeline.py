@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._dense import apply_proximal_adagrad
 from .._sparse import sparse_apply_proximal_adagrad
 from .centralization import centralization_applies, centralize
@@ -131,7 +133,8 @@ def compute_step(
     results = []
     for i, (config, accum, grad, lr) in enumerate(zip(configs, accums, grads, rates, strict=True)):
         try:
-            g = effective_grad(grad, config, step, hyper)
+            with np.errstate(all="ignore"):  # IEEE special values are documented semantics, not warnings
+                g = effective_grad(grad, config, step, hyper)
             results.append(run_kernel(config.param.data, accum, g, lr, hyper))
         except (TypeError, ValueError, IndexError) as exc:
             raise _with_prefix(exc, _label(i, config)) from exc

@@ -67,34 +67,42 @@ def framework_candidate(framework: str) -> tuple[Candidate, str]:
     if framework == "mindspore":
         ms = _import("mindspore")
 
-        def ms_dense(var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, **_: Any) -> Any:
-            v, a = ms.Parameter(ms.Tensor(var), name="var"), ms.Parameter(ms.Tensor(accum), name="accum")
-            op = ms.ops.ApplyProximalAdagrad()
-            out = op(
-                v,
-                a,
-                ms.Tensor(np.asarray(lr, var.dtype)),
-                ms.Tensor(np.asarray(l1, var.dtype)),
-                ms.Tensor(np.asarray(l2, var.dtype)),
-                ms.Tensor(grad),
+        calls = iter(range(1 << 62))
+        # One task per kernel launch, on the calling thread: the setting the `mindspore` profile models.
+        # MindSpore otherwise auto-tunes the task count per call, which moves the SIMD tails, and its
+        # worker threads flush subnormals (measured on 2.10: calls 5-14 of a kernel ran on 2 tasks
+        # and returned 0 where the calling thread kept a subnormal accumulator).
+        ms.device_context.cpu.op_tuning.threads_num(1)
+
+        def ms_parameters(var: Any, accum: Any) -> tuple[Any, Any]:
+            # Fresh copies under fresh names: a Parameter's asnumpy() can share memory, and names
+            # identify parameters, so nothing may be reused between calls.
+            k = next(calls)
+            return (
+                ms.Parameter(ms.Tensor(np.array(var, copy=True)), name=f"var_{k}"),
+                ms.Parameter(ms.Tensor(np.array(accum, copy=True)), name=f"accum_{k}"),
             )
-            return out[0].asnumpy(), out[1].asnumpy()
+
+        def ms_scalars(var: Any, *values: float) -> list[Any]:
+            # the float16 kernel widens to float32; its scalars are handed over in float32 here
+            dtype = np.float32 if var.dtype == np.float16 else var.dtype
+            return [ms.Tensor(np.asarray(x, dtype)) for x in values]
+
+        def ms_dense(var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, **_: Any) -> Any:
+            v, a = ms_parameters(var, accum)
+            ms.ops.ApplyProximalAdagrad()(v, a, *ms_scalars(var, lr, l1, l2), ms.Tensor(np.array(grad)))
+            return v.asnumpy().copy(), a.asnumpy().copy()
 
         def ms_sparse(
             var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, indices: Any, **_: Any
         ) -> Any:
-            v, a = ms.Parameter(ms.Tensor(var), name="var"), ms.Parameter(ms.Tensor(accum), name="accum")
-            op = ms.ops.SparseApplyProximalAdagrad()
-            out = op(
-                v,
-                a,
-                ms.Tensor(np.asarray(lr, var.dtype)),
-                ms.Tensor(np.asarray(l1, var.dtype)),
-                ms.Tensor(np.asarray(l2, var.dtype)),
-                ms.Tensor(grad),
-                ms.Tensor(indices),
+            # The non-fused SparseApplyProximalAdagrad has no CPU kernel; the fused one does, and it
+            # sums duplicate indices first (the "sum" policy).
+            v, a = ms_parameters(var, accum)
+            ms.ops.FusedSparseProximalAdagrad()(
+                v, a, *ms_scalars(var, lr, l1, l2), ms.Tensor(np.array(grad)), ms.Tensor(np.array(indices))
             )
-            return out[0].asnumpy(), out[1].asnumpy()
+            return v.asnumpy().copy(), a.asnumpy().copy()
 
         return Candidate("mindspore", ms_dense, ms_sparse, pass_profile=False), "sum"
     raise ValueError(f"unknown framework {framework!r}")
