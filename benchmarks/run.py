@@ -67,11 +67,74 @@ def dense(n: int, dtype: Any, emulate: str | None, engine: str, repeat: int) -> 
     )
 
 
+def naive_numpy(n: int, dtype: Any, repeat: int) -> float:
+    """A direct NumPy transcription of the kernels' formula: whole-array temporaries, no reuse."""
+    w, a, g = dense_inputs(n, dtype)
+    lr, l1, l2 = dtype(0.1), dtype(1e-4), dtype(1e-4)
+
+    def run() -> None:
+        a_new = a + g * g
+        step = lr / np.sqrt(a_new)
+        v = w - step * g
+        np.sign(v) * np.maximum(np.abs(v) - step * l1, 0) / (1 + step * l2)
+
+    return median_time(run, repeat)
+
+
+def tensorflow_ops() -> Any:
+    """TensorFlow's raw ops when TensorFlow is importable, else None."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf
+
+
+def tensorflow_dense(tf: Any, n: int, repeat: int) -> float:
+    """ResourceApplyProximalAdagrad on n float32 elements (same inputs as ours)."""
+    w, a, g = dense_inputs(n, np.float32)
+    var, acc, grad = tf.Variable(w), tf.Variable(a), tf.constant(g)
+    lr, l1, l2 = (tf.constant(np.float32(x)) for x in (0.1, 1e-4, 1e-4))
+
+    def run() -> None:
+        tf.raw_ops.ResourceApplyProximalAdagrad(
+            var=var.handle, accum=acc.handle, lr=lr, l1=l1, l2=l2, grad=grad
+        )
+        var.read_value().numpy()[:1]  # wait for the step
+
+    return median_time(run, repeat)
+
+
+def tensorflow_sparse(
+    tf: Any, table: np.ndarray, acc_table: np.ndarray, grad: Any, idx: Any, repeat: int
+) -> float:
+    """ResourceSparseApplyProximalAdagrad on the same table and rows."""
+    var, acc = tf.Variable(table), tf.Variable(acc_table)
+    g, i = tf.constant(grad), tf.constant(idx)
+    lr, l1, l2 = (tf.constant(np.float32(x)) for x in (0.1, 1e-4, 1e-4))
+
+    def run() -> None:
+        tf.raw_ops.ResourceSparseApplyProximalAdagrad(
+            var=var.handle, accum=acc.handle, lr=lr, l1=l1, l2=l2, grad=g, indices=i
+        )
+        acc.sparse_read(i[:1]).numpy()  # wait for the step
+
+    return median_time(run, repeat)
+
+
 def dense_section(repeat: int, numba: bool) -> None:
     n = 1 << 24
     print(f"\n## dense in-place step, 16 Mi elements, adaptive (median of {repeat}; {load()})")
-    print("| dtype | profile | engine | time ms | / floor (same run) |")
-    print("|---|---|---|---|---|")
+    floor32 = floor_time(n, np.float32, repeat)
+    naive = naive_numpy(n, np.float32, repeat)
+    print(f"float32 floor {floor32 * 1e3:.1f} ms; naive NumPy transcription {naive * 1e3:.1f} ms "
+          f"({naive / floor32:.2f} x floor)")
+    tf = tensorflow_ops()
+    if tf is not None:
+        t_tf = tensorflow_dense(tf, n, repeat)
+        print(f"TensorFlow ResourceApplyProximalAdagrad {t_tf * 1e3:.1f} ms ({t_tf / floor32:.2f} x floor)")
+    print("| dtype | profile | engine | time ms | / floor (same run) | / naive NumPy |")
+    print("|---|---|---|---|---|---|")
     rows = []
     cases = [(np.float32, None), (np.float32, "mindspore"), (np.float32, "tensorflow"),
              (np.float64, None), (np.float16, None), (np.float16, "mindspore")]
@@ -82,7 +145,8 @@ def dense_section(repeat: int, numba: bool) -> None:
             floor = floor_time(n, dtype, repeat)
             t = dense(n, dtype, emulate, engine, repeat)
             name = np.dtype(dtype).name
-            print(f"| {name} | {emulate or 'exact'} | {engine} | {t * 1e3:.1f} | {t / floor:.2f} |")
+            print(f"| {name} | {emulate or 'exact'} | {engine} | {t * 1e3:.1f} | {t / floor:.2f} | "
+                  f"{t / naive:.2f} |")
             rows.append({"dtype": name, "profile": emulate or "exact", "engine": engine,
                          "ms": t * 1e3, "ratio": t / floor, "floor_ms": floor * 1e3})
     RESULTS["dense"] = rows
@@ -147,6 +211,12 @@ def sparse_section(repeat: int) -> None:
         t_csr = step(csr)
         print(f"| scipy.sparse CSR | 4096 | {t_csr * 1e3:.3f} |")
         print(f"| (duplicates / unique; CSR / unique) | | {t_dup / t:.2f}; {t_csr / t:.2f} |")
+        tf = tensorflow_ops()
+        if tf is not None:
+            t_tf = tensorflow_sparse(tf, var, acc, grad, idx, r)
+            print(f"| TensorFlow ResourceSparseApplyProximalAdagrad | 4096 | {t_tf * 1e3:.3f} |")
+            print(f"| (ours / TensorFlow, same run) | | {t / t_tf:.2f} |")
+            out.append({"case": "tensorflow", "rows": k, "ms": t_tf * 1e3})
         out.append({"case": "dup50", "rows": k, "ms": t_dup * 1e3})
         out.append({"case": "csr", "rows": k, "ms": t_csr * 1e3})
     RESULTS["sparse"] = out
