@@ -100,10 +100,13 @@ def _check_indices(indices: object, n_rows: int, xp: Any) -> Array:
     return xp.astype(indices, xp.int64)
 
 
-def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics) -> StepGrad:
+def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stages: bool = True) -> StepGrad:
     """Check `grad` against the parameter values `data` and convert it to a :class:`StepGrad`.
 
-    The caller prefixes messages with which gradient they are about.
+    With ``stages=False`` (no decay, centralization or loss scale to apply) a
+    dense gradient stays in the parameter dtype: widening it to the work dtype
+    and rounding it back would give the same bits. The caller prefixes messages
+    with which gradient they are about.
     """
     xp = array_namespace("parameter", data)
     indices, values = _split(grad, data)
@@ -138,7 +141,8 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics) -> StepG
             f"the gradient is on device {device(values)} but the parameter is on device {device(data)}"
         )
     # No stage writes into the values, so the caller's array is used as it is when no conversion is due.
-    return StepGrad(xp.astype(values, numerics.work_dtype(xp, data.dtype), copy=False), indices)
+    work = numerics.work_dtype(xp, data.dtype) if stages or indices is not None else data.dtype
+    return StepGrad(xp.astype(values, work, copy=False), indices)
 
 
 def sum_duplicates(grad: StepGrad) -> StepGrad:

@@ -70,7 +70,9 @@ def effective_grad(grad: object, config: ParamConfig, step: int, hyper: Hyper) -
     """Stages 1-6: the gradient the kernel receives."""
     data = config.param.data
     numerics = hyper.numerics
-    g = as_step_grad(grad, data, numerics)
+    centralize_now = config.centralize and centralization_applies(tuple(data.shape))
+    stages = config.decay or centralize_now or hyper.loss_scale != 1
+    g = as_step_grad(grad, data, numerics, stages=stages)
     if config.decay:
         factor = decay_factor(
             config.weight_decay,
@@ -80,7 +82,7 @@ def effective_grad(grad: object, config: ParamConfig, step: int, hyper: Hyper) -
             f"weight_decay of parameter {config.param.name!r}",
         )
         g = apply_weight_decay(g, data, factor)
-    if config.centralize and centralization_applies(tuple(data.shape)):
+    if centralize_now:
         g = centralize(g, numerics)
     g = scale_grad(g, hyper.loss_scale, numerics)
     g = sum_duplicates(g)
