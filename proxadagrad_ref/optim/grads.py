@@ -149,9 +149,10 @@ def sum_duplicates(grad: StepGrad) -> StepGrad:
     """Sum the rows of each repeated index, in order of appearance, in the work dtype.
 
     The result has unique indices, in order of first appearance. The rows of one
-    index are added left to right, ``((g_a + g_b) + g_c)`` (assumption for
-    MindSpore: ``UnsortedSegmentSum`` / the CPU kernel's bucket reduction add
-    in that order). Dense gradients pass through.
+    index are added left to right, ``((g_a + g_b) + g_c)``, as MindSpore's CPU
+    sparse kernel does (measured: its bucketed reduction keeps the order of
+    appearance; the recorded sparse-embedding run replays bit for bit). Dense
+    gradients pass through.
     """
     if grad.indices is None or grad.indices.shape[0] < 2:
         return grad

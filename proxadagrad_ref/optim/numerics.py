@@ -3,10 +3,12 @@
 The kernels own the arithmetic of the update itself (:mod:`proxadagrad_ref._profiles`).
 Everything the optimizer does *around* the kernel -- weight decay, gradient
 centralization, loss scaling, duplicate summing, learning-rate storage -- is
-rounded as one :class:`PipelineNumerics` says. Each field is one choice; the
-ones marked *assumption* are our reading of MindSpore's Python sources
-(``nn/optim/optimizer.py``, ``nn/optim/proximal_ada_grad.py``) still to be
-checked against recorded MindSpore runs.
+rounded as one :class:`PipelineNumerics` says. Each field is one choice, read
+from MindSpore's Python sources (``nn/optim/optimizer.py``,
+``nn/optim/proximal_ada_grad.py``) and checked against recorded MindSpore 2.10
+trajectories (``tests/test_recorded_mindspore.py``: 23 runs plus a sparse
+embedding net reproduced bit for bit). The one choice no recording can check is
+marked *unverified*: MindSpore's centralization op has no CPU kernel.
 """
 
 from __future__ import annotations
@@ -39,25 +41,25 @@ class PipelineNumerics:
         duplicate summing) run in float64 on the parameter-dtype inputs and the
         effective gradient is rounded *once* to the parameter dtype before the
         kernel. False: every stage rounds to the parameter dtype after each
-        operation, as MindSpore's graph of elementwise ops does (assumption:
+        operation, as MindSpore's graph of elementwise ops does (checked:
         ``Mul``/``AddN`` of the decay and the ``Mul`` of the loss scale compute
         in the parameter dtype, not in float32).
     float32_scalars : bool
         True: learning rates, weight decay (already multiplied by the loss
         scale), ``1/loss_scale``, ``l1`` and ``l2`` are stored as float32
         tensors, as MindSpore does (``Tensor(x, mstype.float32)``), and cast to
-        the parameter dtype where they meet it (assumption for float16
+        the parameter dtype where they meet it (checked for float16
         parameters: float64 -> float32 -> float16, two roundings).
         False: they stay float64 until the kernel rounds them once.
     group_lr_through_cell : bool
         MindSpore wraps a *fixed* learning rate in ``_ConvertToCell`` when the
         parameters are grouped with an ``"lr"`` key and some learning rate is
         dynamic; that cell returns ``lr + 1.0 - 1.0`` in float32, which rounds
-        small rates to a multiple of 2**-23 (assumption: it is not folded away
+        small rates to a multiple of 2**-23 (checked: it is not folded away
         by the graph compiler).
     centralize_mean_wide : bool
         Gradient centralization's mean is formed in float64 and rounded to the
-        gradient dtype before the subtraction (assumption: MindSpore's
+        gradient dtype before the subtraction (unverified: MindSpore's
         ``Centralization`` op has no CPU kernel to compare with; a pairwise
         float32 sum may differ in the last bit).
 
