@@ -61,6 +61,13 @@ def round_to(xp: Namespace, s: Array, e: Array, dtype: Any) -> Array:
     # Where s is a tie and the exact value lies beyond it, the other neighbour is right.
     beyond = xp.where(e > 0, other64 > s, other64 < s)
     fix = on_midpoint & (e != 0) & beyond & xp.isfinite(s)
+    # The tie between the largest finite value and the overflow threshold rounds to infinity,
+    # unless the exact value lies just below it: then the largest finite value is right.
+    largest = float(xp.finfo(dtype).max)
+    threshold = largest + (largest - float(xp.nextafter(xp.asarray(largest, dtype=dtype),
+                                                        xp.asarray(0.0, dtype=dtype)))) * 0.5
+    below_overflow = (xp.abs(s) == threshold) & (e * s < 0)
+    r = xp.where(below_overflow, xp.astype(xp.copysign(xp.full_like(s, largest), s), dtype), r)
     return xp.where(fix, other, r)
 
 

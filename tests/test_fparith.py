@@ -15,14 +15,21 @@ from proxadagrad_ref._ops import namespace
 
 def round_fraction(value: Fraction, dtype: type[np.floating]) -> np.floating:
     """Correctly round an exact rational to `dtype` (round half to even), via neighbours."""
+    if value < 0:  # round-to-nearest-even is symmetric
+        return -round_fraction(-value, dtype)
     info = np.finfo(dtype)
     ulp_of_max = Fraction(2) ** (info.maxexp - info.nmant - 1)
     overflow = Fraction(float(info.max)) + ulp_of_max / 2
     if abs(value) >= overflow:  # round-to-nearest overflows to infinity at max + ulp/2
         return dtype(np.inf) if value > 0 else dtype(-np.inf)
-    guess = dtype(float(value))  # float() is correctly rounded to float64, then to dtype: a near guess
+    with np.errstate(over="ignore"):
+        guess = dtype(float(value))  # float() is correctly rounded to float64, then to dtype: a near guess
+    if np.isinf(guess):  # below the overflow threshold but rounded up by the guess
+        guess = dtype(np.copysign(info.max, float(value)))
     below = guess if Fraction(float(guess)) <= value else np.nextafter(guess, dtype(-np.inf))
     above = np.nextafter(below, dtype(np.inf))
+    if np.isinf(above):  # below is max and value is under the overflow threshold
+        return below
     d_below = value - Fraction(float(below))
     d_above = Fraction(float(above)) - value
     if d_below < d_above:
@@ -57,6 +64,22 @@ DOUBLE_ROUNDING_CASES = [
 @pytest.mark.parametrize("a,b,c", DOUBLE_ROUNDING_CASES)
 def test_fma_breaks_double_rounding_ties(a: np.float32, b: np.float32, c: np.float32) -> None:
     assert fma_scalar(a, b, c) == exact_fma(a, b, c)
+
+
+# a*b exactly on max + ulp(max)/2, the tie that rounds to infinity, from two exact factors:
+# float32 (2**25 - 1) * 2**103 = (31 * 601) * (1801 * 2**103); float16 (2**12 - 1) * 2**4 = 63 * 1040.
+OVERFLOW_TIES = [(np.float32, 31.0 * 601.0, 1801.0 * 2.0**103), (np.float16, 63.0, 1040.0)]
+
+
+@pytest.mark.parametrize("dtype,a,b", OVERFLOW_TIES)
+def test_fma_just_below_the_overflow_tie_stays_finite(dtype: type[np.floating], a: float, b: float) -> None:
+    info = np.finfo(dtype)
+    tiny = dtype(float(info.smallest_subnormal))
+    for sign in (1.0, -1.0):
+        x, y, below = dtype(sign * a), dtype(b), dtype(-sign) * tiny
+        with np.errstate(over="ignore"):  # rounding the tie itself overflows, as it should
+            assert fma_scalar(x, y, below) == exact_fma(x, y, below) == sign * info.max
+            assert fma_scalar(x, y, dtype(0)) == exact_fma(x, y, dtype(0)) == sign * np.inf
 
 
 def test_naive_float64_route_is_wrong_on_a_tie() -> None:
