@@ -183,6 +183,8 @@ def test_numba_kernel_has_no_contracted_fma(name: str) -> None:
     profile = PROFILES[name]
     dtype = np.dtype("float32" if "float32" in profile.dtypes else profile.dtypes[0])
     run(name, dtype.name, "adaptive", random_inputs(dtype.name, 8), 0.05, 0.1, "numba")
+    w, a, g = random_inputs(dtype.name, 8)
+    run(name, dtype.name, "adaptive", (w, a, g), 0.05, 0.1, "numba", out=(w, a))  # the in-place loop too
     for kernel in _fast._kernel(profile.dense, np.dtype(profile.compute_dtype(NP, dtype))):
         ir = "\n".join(kernel.inspect_llvm().values())
         assert "define" in ir, "no LLVM IR"
