@@ -247,7 +247,7 @@ class Variant:
 
     id: str
     profile: Profile
-    kernel: str  # "dense", "dense-simd", "dense-tail", "sparse"
+    kernel: str  # "dense", "dense-simd", "dense-tail", "sparse", "sparse-column"
     prox_step: str
     formula: Formula
 
@@ -256,7 +256,7 @@ class Variant:
         emulate = None if self.profile.name == "exact" else self.profile.name
         kw: dict[str, Any] = {"prox_step": self.prox_step, "emulate": emulate}
         lr, l1, l2 = hyper
-        if self.kernel == "sparse":
+        if self.kernel.startswith("sparse"):  # a one-element table: rows of one element
             out, _ = sparse_apply_proximal_adagrad(var, accum, lr, l1, l2, grad, np.array([0]), **kw)
             return out[:1]
         copies = self.profile.block(str(var.dtype)) if self.kernel == "dense-simd" else 1
@@ -286,6 +286,8 @@ def variants(dtype: str) -> tuple[list[Variant], list[dict[str, str]]]:
                 paths.append(("dense", profile.dense))
             if sparse_ok and (profile.sparse is not profile.dense or not dense_ok):
                 paths.append(("sparse", profile.sparse))
+            if sparse_ok and profile.sparse_column is not None:  # TensorFlow's one-element-row loop
+                paths.append(("sparse-column", profile.sparse_column))
             elif not sparse_ok and profile.sparse is not profile.dense and step == profile.prox_steps[0]:
                 sparse_has = ", ".join(profile.sparse_dtypes or profile.dtypes)
                 skipped.append(

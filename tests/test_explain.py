@@ -40,7 +40,7 @@ def _kernel(variant: dict, dtype: str, e: dict) -> np.ndarray:
     emulate = None if variant["profile"] == "exact" else variant["profile"]
     kw = {"emulate": emulate, "prox_step": variant["prox_step"]}
     with np.errstate(all="ignore"):
-        if variant["kernel"] == "sparse":
+        if variant["kernel"].startswith("sparse"):  # a 1-D table: rows of one element
             table = np.concatenate([w, np.ones(3, dtype)])
             acc = np.concatenate([a, np.ones(3, dtype)])
             return sparse_apply_proximal_adagrad(table, acc, lr, l1, l2, g, np.array([0]), **kw)[0][:1]
