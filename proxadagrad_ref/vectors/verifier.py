@@ -268,16 +268,7 @@ def compare(case: Case, outputs: dict[str, np.ndarray], *, strict: bool = False)
         return _compare_trajectory(case, outputs, strict)
     meta = case.meta
     mode = "EXACT" if strict else meta["compliance"]["mode"]
-    res = CaseResult(
-        meta["id"],
-        meta["op"],
-        meta["profile"],
-        meta["prox_step"],
-        meta["dtype"],
-        mode,
-        True,
-        repro=meta.get("repro", ""),
-    )
+    res = _new_result(case, mode)
     expected = case.group("expected")
     for name, exp in expected.items():
         if name not in outputs:
