@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from test_recorded_mindspore import _bound_case, _rows, _same_bits, _ulp_distance
+from test_recorded_mindspore import _agreement, _bound_case, _engine, _rows, _same_bits, _ulp_distance
 
-from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
 from proxadagrad_ref._ops import rsqrt_eigen
 from proxadagrad_ref.vectors import Case, read_suite
 from proxadagrad_ref.vectors.candidates import call_case
@@ -62,10 +59,6 @@ def by_path() -> dict[str, tuple[Case, ...]]:
     for case in cases():
         groups[_path(case)].append(case)
     return {key: tuple(value) for key, value in groups.items()}
-
-
-def _engine(case: Case) -> Callable[..., Any]:
-    return sparse_apply_proximal_adagrad if case.meta["op"] == "sparse" else apply_proximal_adagrad
 
 
 def _flush(x: np.ndarray) -> np.ndarray:
@@ -131,18 +124,7 @@ def test_recording_covers_every_path_tail_and_index_kind() -> None:
 
 def test_engine_reproduces_recorded_kernels_bit_for_bit() -> None:
     """emulate="tensorflow" against every recorded element; prints the agreement per path."""
-    lines = []
-    for key in PATHS:
-        same = total = worst = 0
-        for case in by_path()[key]:
-            out = call_case(_engine(case), case)
-            for name in ("var_out", "accum_out"):
-                exp = case.arrays[f"expected.{name}"]
-                mask = _same_bits(out[name], exp)
-                same, total = same + int(mask.sum()), total + mask.size
-                finite = np.isfinite(exp) & np.isfinite(out[name])
-                worst = max(worst, int(_ulp_distance(out[name][finite], exp[finite]).max(initial=0)))
-        lines.append(f"{key}: {same}/{total} bit-exact ({same / total:.2%}), max ulp difference {worst}")
+    lines = [_agreement(key, by_path()[key]) for key in PATHS]
     print("\n".join(lines))
     assert all("bit-exact (100.00%)" in line and line.endswith(" 0") for line in lines), lines
 
