@@ -275,12 +275,58 @@ def optimizer_section(repeat: int) -> None:
     RESULTS["optimizer"] = out
 
 
+def gpu_section(repeat: int) -> None:
+    """CuPy (when a GPU is present): the fused kernel against the device's copy bandwidth, same run."""
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device")
+    except Exception as exc:  # CuPy missing or no device: say so, measure nothing
+        print(f"\n(no GPU section: {type(exc).__name__}: {exc})")
+        return
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    n = 1 << 28
+    print(f"\n## GPU: {props['name'].decode()}, dense in-place step, {n >> 20} Mi float32 elements")
+
+    def gpu_time(fn: Callable[[], object]) -> float:
+        fn()
+        cupy.cuda.Device().synchronize()
+        times = []
+        for _ in range(repeat):
+            start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            times.append(cupy.cuda.get_elapsed_time(start, stop) / 1e3)
+        return statistics.median(times)
+
+    def copy_floor() -> float:
+        src = cupy.ones(int(2.5 * n), cupy.float32)
+        dst = cupy.empty_like(src)
+        return gpu_time(lambda: cupy.copyto(dst, src))
+
+    floor = copy_floor()
+    rng = cupy.random.default_rng(0)
+    w = rng.standard_normal(n, dtype=cupy.float32)
+    a = rng.random(n, dtype=cupy.float32)
+    g = rng.standard_normal(n, dtype=cupy.float32) * cupy.float32(1e-3)
+    print(f"copy floor (5 array passes) {floor * 1e3:.2f} ms = {5 * 4 * n / floor / 1e9:.0f} GB/s")
+    rows = []
+    for emulate in (None, "mindspore"):
+        t = gpu_time(lambda emulate=emulate: apply_proximal_adagrad(
+            w, a, 0.1, 1e-4, 1e-4, g, emulate=emulate, engine="cupy", inplace=True))
+        print(f"| {emulate or 'exact'} | cupy fused | {t * 1e3:.2f} ms | {floor / t:.0%} of copy bandwidth |")
+        rows.append({"profile": emulate or "exact", "ms": t * 1e3, "of_bandwidth": floor / t})
+    RESULTS["gpu"] = {"device": props["name"].decode(), "n": n, "floor_ms": floor * 1e3, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", help="also write the figures to this JSON file (for benchmarks/plot.py)")
-    parser.add_argument("--only", choices=["dense", "scaling", "sparse", "optimizer"], action="append")
+    parser.add_argument("--only", choices=["dense", "scaling", "sparse", "optimizer", "gpu"], action="append")
     args = parser.parse_args()
     repeat = 3 if args.quick else args.repeat
     info = _fast.engine_info()
@@ -294,7 +340,7 @@ def main() -> None:
     for emulate, dtype in ((None, np.float32), ("mindspore", np.float32), ("tensorflow", np.float32),
                            (None, np.float64)):
         _fast.warm_up(emulate, dtype)
-    sections = args.only or ["dense", "scaling", "sparse", "optimizer"]
+    sections = args.only or ["dense", "scaling", "sparse", "optimizer", "gpu"]
     if "dense" in sections:
         dense_section(repeat, numba)
     if "scaling" in sections:
@@ -303,6 +349,8 @@ def main() -> None:
         sparse_section(repeat)
     if "optimizer" in sections:
         optimizer_section(repeat)
+    if "gpu" in sections:
+        gpu_section(repeat)
     for name in ("tensorflow", "mindspore"):
         try:
             __import__(name)

@@ -23,6 +23,11 @@ engines evaluate the *same* formula function:
     the GIL). No extra memory. float32 and float64 only (numba has no float16
     arithmetic). Used when the optional ``fast`` extra (numba) is installed.
 
+``"cupy"``
+    CuPy arrays: the formula as one fused elementwise kernel whose C++ body is
+    generated from the formula (:mod:`proxadagrad_ref._cupy`). Opt-in: its
+    body is verified on the CPU, the kernel not yet on a GPU.
+
 ``"auto"`` picks numba where it applies and is installed, else chunked NumPy,
 else the reference path (non-NumPy namespaces, non-contiguous or overlapping
 arrays). :func:`engine_info` says which engine a call would use. Block size
@@ -52,12 +57,21 @@ __all__ = [
 Array = Any
 Namespace = Any
 
-ENGINES = ("auto", "reference", "numpy", "numba")
+ENGINES = ("auto", "reference", "numpy", "numba", "cupy")
 
-CHUNK = 1 << 14
-"""Default block size of the chunked NumPy engine, in elements (16 Ki: 128 KiB in float64)."""
+CHUNK = 1 << 16
+"""Block size of the chunked NumPy engine, in elements (64 Ki: 512 KiB in float64).
 
-_MIN_PARALLEL = 4 * CHUNK
+Measured here (16 Mi float32, exact profile, 2 threads): 16 Ki blocks 2.5-3x slower than
+64 Ki (each of the ~20 ufunc calls per block hands the GIL over), 256 Ki slower again
+(blocks leave the L2 cache).
+"""
+
+SMALL_CHUNK = 1 << 14
+"""Block size for formulas with operations that allocate their results (no ``out=``):
+it keeps those temporaries O(16 Ki) per thread."""
+
+_MIN_PARALLEL = 1 << 16
 """Below this many elements the chunked engine runs on the calling thread."""
 
 _NUMBA_MIN_PARALLEL = 1 << 18
@@ -234,6 +248,12 @@ def evaluate(
     read before it is written) and `out` is returned; otherwise two new arrays.
     `chunk` (chunked NumPy engine) and `threads` (both fast engines) never change a bit.
     """
+    if engine == "cupy":  # opt-in until it has run on a GPU in the tests (see _cupy)
+        from . import _cupy
+
+        return _cupy.evaluate(
+            profile, formula, xp, var, accum, grad, lr, l1, l2, prox_step=prox_step, out=out
+        )
     arrays = (var, accum, grad) if out is None else (var, accum, grad, *out)
     flat = _flat_inputs(xp, arrays)
     fast_ok = flat is not None and not _overlap(var, accum, grad, out)
@@ -263,7 +283,7 @@ def evaluate(
     else:
         _chunked_evaluate(
             profile, formula, w, a, g, lr, l1, l2, adaptive, w_out, a_out,
-            chunk=CHUNK if chunk is None else chunk, threads=threads,
+            chunk=chunk, threads=threads,
         )
     return out
 
@@ -384,39 +404,55 @@ _RECORDERS: dict[Formula, Formula] = {}
 
 
 class _Program:
-    """A formula's recorded NumPy calls, with buffers assigned by liveness."""
+    """A formula's recorded NumPy calls, with buffers assigned by liveness.
 
-    def __init__(self, recording: _Recording, outputs: tuple[int, int]) -> None:
+    With `convert` the three inputs are first copied (widened exactly) into
+    buffers of the compute dtype; those buffers join the same liveness pool, so
+    an input's buffer is reused once its last reader has run.
+    """
+
+    def __init__(self, recording: _Recording, outputs: tuple[int, int], convert: bool) -> None:
         self.steps = recording.steps
         self.outputs = outputs
         self.buffer_dtypes: list[np.dtype[Any]] = []
+        self.inputs: list[int] = []  # buffer of each converted input (empty without `convert`)
         last_use = {i: len(self.steps) for i in outputs}
         for s, step in enumerate(self.steps):
             for _, i in step.refs:
                 last_use[i] = max(last_use.get(i, -1), s)
         holder: dict[int, int] = {}  # value index -> buffer holding it
         free: list[int] = []
-        for s, step in enumerate(self.steps):
-            for _, i in step.refs:  # a ufunc may write over an operand it reads elementwise
-                if last_use.get(i) == s and i in holder:
-                    free.append(holder.pop(i))
-            if not step.ufunc:
-                continue
-            dtype = recording.dtypes[3 + s]
+
+        def allocate(value: int, dtype: np.dtype[Any], now: int) -> int:
             found = next((b for b in free if self.buffer_dtypes[b] == dtype), None)
             if found is None:
                 found = len(self.buffer_dtypes)
                 self.buffer_dtypes.append(dtype)
             else:
                 free.remove(found)
-            step.out = found
-            if last_use.get(3 + s, -1) > s:
-                holder[3 + s] = found
+            if last_use.get(value, -1) > now:
+                holder[value] = found
             else:
                 free.append(found)
+            return found
 
-    def run(self, values: list[Any], buffers: list[np.ndarray], m: int) -> tuple[Any, Any]:
-        """Replay on one block: `values` starts with the block's (w, a, g)."""
+        if convert:
+            self.inputs = [allocate(i, recording.dtypes[i], -1) for i in range(3)]
+        for s, step in enumerate(self.steps):
+            for _, i in step.refs:  # a ufunc may write over an operand it reads elementwise
+                if last_use.get(i) == s and i in holder:
+                    free.append(holder.pop(i))
+            if step.ufunc:
+                step.out = allocate(3 + s, recording.dtypes[3 + s], s)
+
+    def run(self, blocks: list[np.ndarray], buffers: list[np.ndarray], m: int) -> tuple[Any, Any]:
+        """Replay on one block: `blocks` are the block's (w, a, g), converted first when needed."""
+        values: list[Any] = blocks
+        if self.inputs:
+            values = []
+            for x, b in zip(blocks, self.inputs, strict=True):
+                values.append(buffers[b][:m])
+                np.copyto(values[-1], x, casting="unsafe")  # astype's conversion, into a buffer
         for step in self.steps:
             args = step.args.copy()
             for k, i in step.refs:
@@ -428,7 +464,9 @@ class _Program:
         return values[self.outputs[0]], values[self.outputs[1]]
 
 
-def _record(formula: Formula, compute: np.dtype[Any], hyper: tuple[Array, ...], adaptive: bool) -> _Program:
+def _record(
+    formula: Formula, compute: np.dtype[Any], hyper: tuple[Array, ...], adaptive: bool, convert: bool
+) -> _Program:
     """Run `formula` once on recording stand-ins for (w, a, g); `hyper` are the real values."""
     recorder = _RECORDERS.get(formula)
     if recorder is None:
@@ -444,16 +482,20 @@ def _record(formula: Formula, compute: np.dtype[Any], hyper: tuple[Array, ...], 
         w_new, a_new = recorder(*leaves, *hyper, adaptive)
     if not (isinstance(w_new, _Node) and isinstance(a_new, _Node)):
         raise _Untraceable("a result does not depend on the arrays")
-    return _Program(recording, (w_new.index, a_new.index))
+    return _Program(recording, (w_new.index, a_new.index), convert)
 
 
 def _chunked_evaluate(
     profile: Profile, formula: Formula, w: np.ndarray, a: np.ndarray, g: np.ndarray,
     lr: Array, l1: Array, l2: Array, adaptive: bool, w_out: np.ndarray, a_out: np.ndarray,
-    *, chunk: int, threads: int,
+    *, chunk: int | None, threads: int,
 ) -> None:
-    """Evaluate `formula` block by block; each block's results go straight into the outputs."""
-    if chunk < 1:
+    """Evaluate `formula` block by block; each block's results go straight into the outputs.
+
+    `chunk` None: :data:`CHUNK`, or :data:`SMALL_CHUNK` when the formula calls
+    operations that allocate their own results (emulated FMA, rsqrt, ...).
+    """
+    if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be a positive number of elements, got {chunk}")
     compute = np.dtype(profile.compute_dtype(_numpy_namespace(), w.dtype))
     # Profile.evaluate converts everything to the compute dtype unless all inputs already have it.
@@ -461,11 +503,15 @@ def _chunked_evaluate(
     hyper = tuple(np.asarray(h, dtype=compute) for h in (lr, l1, l2))
     n = w.shape[0]
     program: _Program | None = None
-    if n > chunk:  # one block: the formula itself is as fast as a replay
+    if n > (SMALL_CHUNK if chunk is None else chunk):  # one block: the formula is as fast as a replay
         try:
-            program = _record(formula, compute, hyper, adaptive)
+            program = _record(formula, compute, hyper, adaptive, convert)
         except (_Untraceable, TypeError):  # e.g. an operator the stand-ins lack: blocks call the formula
             program = None
+    if chunk is None:
+        allocating = program is None or not all(step.ufunc for step in program.steps)
+        chunk = SMALL_CHUNK if allocating else CHUNK
+    size = chunk
     local = threading.local()
     errstate = np.geterr()  # np.errstate is per thread (a context variable): carry it to the workers
 
@@ -474,7 +520,7 @@ def _chunked_evaluate(
             _block(start)
 
     def _block(start: int) -> None:
-        stop = min(start + chunk, n)
+        stop = min(start + size, n)
         m = stop - start
         inputs: list[np.ndarray] = [w[start:stop], a[start:stop], g[start:stop]]
         if program is None:
@@ -484,12 +530,7 @@ def _chunked_evaluate(
         else:
             buffers = getattr(local, "buffers", None)
             if buffers is None:
-                dtypes = program.buffer_dtypes + ([compute] * 3 if convert else [])
-                buffers = local.buffers = [np.empty(min(chunk, n), dt) for dt in dtypes]
-            if convert:
-                for k, x in enumerate(inputs):
-                    inputs[k] = buffers[-3 + k][:m]
-                    np.copyto(inputs[k], x, casting="unsafe")  # astype's conversion, into a buffer
+                buffers = local.buffers = [np.empty(min(size, n), dt) for dt in program.buffer_dtypes]
             w_new, a_new = program.run(inputs, buffers, m)
         # Same rounding as ``astype`` in Profile.evaluate (C cast, round to nearest even).
         np.copyto(w_out[start:stop], w_new, casting="same_kind")
@@ -554,6 +595,89 @@ def _numba_evaluate(
     bounds = [n * k // pieces for k in range(pieces + 1)]
     for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
         pass
+
+
+_ROW_KERNELS: dict[tuple[Formula, str], Any] = {}
+
+
+def _row_kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
+    """The compiled row loops of `formula` (see ``_numba_ops.make_row_kernel``), built once."""
+    key = (formula, compute.name)
+    with _KERNELS_LOCK:
+        found = _ROW_KERNELS.get(key)
+        if found is None:
+            from . import _numba_ops
+
+            scalar = _numba_ops.compile_formula(formula, compute)
+            found = _ROW_KERNELS[key] = _numba_ops.make_row_kernel(scalar, compute)
+        return found
+
+
+def update_rows(
+    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
+    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str, threads: int | None = None,
+) -> bool:
+    """Update the rows ``idx`` of `var` and `accum` in place with one compiled pass; False if it can't.
+
+    The fused form of "gather the rows, evaluate `formula`, scatter them back":
+    the same formula, conversions and rounding on each element, so the same
+    bits, without the four passes of gathered copies. It applies to C-contiguous
+    float32/float64 NumPy tables with numba installed, `grad` rows of shape
+    ``(len(idx),) + var.shape[1:]`` and *distinct* indices. Before writing, it
+    checks that the touched accumulators are ``>= 0``; if one is not (or NaN),
+    it writes nothing and returns False, so the caller's general path reports
+    or handles it. False means: nothing was written, use the general path.
+    """
+    if xp is not _numpy_namespace() or not numba_available():
+        return False
+    if not all(type(x) is np.ndarray and x.flags.c_contiguous for x in (var, accum, grad, idx)):
+        return False
+    if var.dtype != accum.dtype or var.dtype not in (np.float32, np.float64) or var.ndim < 1:
+        return False
+    if grad.dtype not in (np.float32, np.float64) or idx.dtype != np.int64 or idx.ndim != 1:
+        return False
+    if not _compilable(profile) or np.may_share_memory(var, accum) or np.may_share_memory(grad, var) \
+            or np.may_share_memory(grad, accum):
+        return False
+    compute = np.dtype(profile.compute_dtype(_numpy_namespace(), var.dtype))
+    k = idx.shape[0]
+    inner = var.size // var.shape[0] if var.shape[0] else 0
+    if grad.size != k * inner:
+        return False
+    table, acc, rows = var.reshape(var.shape[0], inner), accum.reshape(accum.shape[0], inner), \
+        grad.reshape(k, inner)
+    non_negative, in_place = _row_kernel(formula, compute)
+    if not non_negative(acc, idx):
+        return False
+    hyper = (lr[()], l1[()], l2[()])
+    adaptive = prox_step == "adaptive"
+    threads = _threads() if threads is None else threads
+    if threads <= 1 or k * inner < _NUMBA_MIN_PARALLEL or k < 2:
+        in_place(table, acc, rows, idx, *hyper, adaptive)
+        return True
+    pieces = min(4 * threads, k)
+    bounds = [k * j // pieces for j in range(pieces + 1)]
+
+    def run(start: int, stop: int) -> None:
+        in_place(table, acc, rows[start:stop], idx[start:stop], *hyper, adaptive)
+
+    for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
+        pass
+    return True
+
+
+def csr_touched_rows(indptr: np.ndarray) -> np.ndarray:
+    """Rows of a CSR matrix that hold at least one stored entry, ascending (int64).
+
+    With numba: a walk from one non-empty row to the next by binary search,
+    O(touched rows x log rows). Without: one comparison over all of `indptr`.
+    """
+    if numba_available() and indptr.dtype in (np.int32, np.int64) and indptr.shape[0] > 1:
+        from ._numba_ops import csr_touched_rows as walk
+
+        out = np.empty(min(indptr.shape[0] - 1, max(int(indptr[-1]) - int(indptr[0]), 0)), np.int64)
+        return out[: walk(indptr, out)]
+    return np.flatnonzero(indptr[1:] != indptr[:-1]).astype(np.int64)
 
 
 def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str = "adaptive") -> None:

@@ -52,7 +52,7 @@ from numba.extending import intrinsic, overload
 
 from . import _ops
 
-__all__ = ["SCALAR_OPS", "compile_formula", "make_kernel"]
+__all__ = ["SCALAR_OPS", "compile_formula", "csr_touched_rows", "make_kernel", "make_row_kernel"]
 
 _JIT: Any = {"error_model": "numpy", "fastmath": False}
 
@@ -375,3 +375,78 @@ def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
 
     return numba.njit(nogil=True, **_JIT)(into_outputs), numba.njit(nogil=True, **_JIT)(in_place)
 
+
+def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
+    """Two loops over the rows of a table that a sparse step touches: ``(rows_non_negative, rows_in_place)``.
+
+    ``rows_non_negative(accum, idx)`` is True when every element of the rows
+    ``accum[idx]`` is ``>= 0`` (False at the first negative or NaN element).
+    ``rows_in_place(var, accum, grad, idx, lr, l1, l2, adaptive)`` applies the
+    formula to ``var[idx[r]], accum[idx[r]]`` with ``grad[r]``, in place: no
+    gather, no scatter, one pass over the touched rows. `var` and `accum` are
+    2-D ``(rows, inner)``, `grad` is ``(len(idx), inner)``, and the indices must
+    be distinct (duplicate rows are summed before). Conversions to `compute` and
+    the rounding on the store are those of :func:`make_kernel`.
+    """
+    cls = np.dtype(compute).type
+
+    def rows_non_negative(accum: Any, idx: Any) -> bool:  # pragma: no cover - compiled
+        for r in range(idx.shape[0]):
+            row = accum[idx[r]]
+            ok = True
+            for j in range(row.shape[0]):  # no exit inside the row: the loop vectorizes (7x faster)
+                ok &= row[j] >= 0
+            if not ok:
+                return False
+        return True
+
+    def rows_in_place(var: Any, accum: Any, grad: Any, idx: Any, lr: Any, l1: Any, l2: Any,
+                      adaptive: bool) -> None:  # pragma: no cover - compiled
+        lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
+        for r in range(idx.shape[0]):
+            w = var[idx[r]]
+            a = accum[idx[r]]
+            g = grad[r]
+            for j in range(w.shape[0]):
+                w_new, a_new = scalar_formula(cls(w[j]), cls(a[j]), cls(g[j]), lr_, l1_, l2_, adaptive)
+                w[j] = w_new
+                a[j] = a_new
+
+    return numba.njit(nogil=True, **_JIT)(rows_non_negative), numba.njit(nogil=True, **_JIT)(rows_in_place)
+
+
+@numba.njit(nogil=True)
+def csr_touched_rows(indptr: Any, out: Any) -> int:  # pragma: no cover - compiled
+    """Write the rows of a CSR ``indptr`` that hold entries into `out`; return how many.
+
+    Walks from one non-empty row to the next: the row holding entry ``p`` is
+    the last ``r`` with ``indptr[r] <= p``, found by a galloping search forward
+    from the previous row (steps 1, 2, 4, ... then bisection), so the cost is
+    O(touched rows x log gap) and stays near the previous row in memory; a scan
+    of every row costs O(rows). `indptr` must be non-decreasing (scipy checks
+    it) and `out` at least as long as the number of touched rows
+    (``min(rows, nnz)`` suffices).
+    """
+    n = indptr.shape[0] - 1
+    end = indptr[n]
+    p = indptr[0]
+    lo = 0  # invariant: indptr[lo] <= p < end = indptr[n]
+    count = 0
+    while p < end:
+        step = 1
+        hi = min(lo + 1, n)
+        while indptr[hi] <= p:  # stops by hi == n at the latest
+            lo = hi
+            step *= 2
+            hi = min(lo + step, n)
+        while hi - lo > 1:  # indptr[lo] <= p < indptr[hi]
+            mid = (lo + hi) // 2
+            if indptr[mid] <= p:
+                lo = mid
+            else:
+                hi = mid
+        out[count] = lo
+        count += 1
+        lo += 1
+        p = indptr[lo]
+    return count

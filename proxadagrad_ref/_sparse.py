@@ -29,7 +29,7 @@ import numpy as np
 from . import _fast
 from ._compat import array_namespace, device, scatter_rows
 from ._dense import prepare_step
-from ._profiles import Profile
+from ._profiles import Formula, Profile
 from ._validation import check_like_var, check_non_negative, dtype_name
 
 __all__ = ["RowTensor", "sparse_apply_proximal_adagrad"]
@@ -84,17 +84,21 @@ def _rows_from_scipy(grad: Any, var: Array, xp: Namespace) -> tuple[Array, Array
         )
     if grad.format == "coo":
         rows = np.unique(np.asarray(grad.row, dtype=np.int64))
+        csr = grad.tocsr()
     else:
         csr = grad.tocsr()
-        indptr = csr.indptr
-        rows = np.flatnonzero(indptr[1:] != indptr[:-1]).astype(np.int64)  # rows with stored entries
-    csr = grad.tocsr()
+        rows = _fast.csr_touched_rows(csr.indptr)  # rows with stored entries, ascending
+    width = var.shape[1]
     if csr.has_canonical_format:
-        # No repeated (row, column) entry: the stored values land in place, row after row
-        # (the entries of the touched rows are all of csr.data, in order).
-        values = np.zeros((rows.shape[0], var.shape[1]), dtype=var.dtype)
-        counts = csr.indptr[rows + 1] - csr.indptr[rows]
-        values[np.repeat(np.arange(rows.shape[0]), counts), csr.indices] = csr.data
+        # No repeated (row, column) entry and sorted columns: the stored values land in place,
+        # row after row (the entries of the touched rows are all of csr.data, in order).
+        if csr.nnz == rows.shape[0] * width:  # every touched row full: csr.data is the rows
+            values = np.asarray(csr.data, dtype=var.dtype).reshape(rows.shape[0], width)
+        else:
+            values = np.zeros((rows.shape[0], width), dtype=var.dtype)
+            counts = csr.indptr[rows + 1] - csr.indptr[rows]
+            flat = np.repeat(np.arange(rows.shape[0], dtype=np.int64) * width, counts) + csr.indices
+            values.reshape(-1)[flat] = csr.data
     else:  # repeated entries are summed by scipy
         values = np.asarray(csr[rows].toarray(), dtype=var.dtype)
     return xp.asarray(rows), xp.asarray(values)
@@ -255,64 +259,72 @@ def sparse_apply_proximal_adagrad(
     if _fast.indices_unique(idx):
         # NumPy fast path: every row once, so no grouping and no summation (a sum of one row is
         # that row, and its float64 widening is exact): the same bits as the grouped path.
-        w = xp.take(var, idx, axis=0)
-        a = xp.take(accum, idx, axis=0)
-        if not _fast.surely_non_negative(xp, a):
-            check_non_negative("accum (touched rows)", a, xp)
-        w, a = _update_rows(profile, xp, w, a, rows, (lr_, l1_, l2_), prox_step)
-        var_new = scatter_rows(xp, var, idx, w, inplace=inplace)
-        return var_new, scatter_rows(xp, accum, idx, a, inplace=inplace)
+        return _update_table(profile, xp, var, accum, rows, idx, (lr_, l1_, l2_), prox_step, inplace)
 
     groups = _group(idx, xp)
     touched = groups.unique
+    hyper = (lr_, l1_, l2_)
+    if duplicates == "sum" or (duplicates == "error" and len(groups.widths) == 1):
+        g = _sum_duplicates(xp, rows, groups, float64=profile.widen)
+        return _update_table(profile, xp, var, accum, g, touched, hyper, prox_step, inplace)
+
     w = xp.take(var, touched, axis=0)
     a = xp.take(accum, touched, axis=0)
     if not _fast.surely_non_negative(xp, a):
         check_non_negative("accum (touched rows)", a, xp)
-
-    if duplicates == "error" and len(groups.widths) > 1:
+    if duplicates == "error":
         first = int(touched[0])
         raise ValueError(f"indices contains duplicates (e.g. row {first}) and duplicates='error'")
-    if duplicates == "sequential":
-        for rank, width in enumerate(groups.widths):
-            g = xp.take(rows, groups.position(xp, rank), axis=0)
-            hyper = (lr_, l1_, l2_)
-            w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, hyper, prox_step)
-            w[:width, ...] = w_r
-            a[:width, ...] = a_r
-    else:
-        g = _sum_duplicates(xp, rows, groups, float64=profile.widen)
-        w, a = _update_rows(profile, xp, w, a, g, (lr_, l1_, l2_), prox_step)
+    for rank, width in enumerate(groups.widths):  # "sequential": one update per occurrence
+        g = xp.take(rows, groups.position(xp, rank), axis=0)
+        w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, hyper, prox_step)
+        w[:width, ...] = w_r
+        a[:width, ...] = a_r
     var_new = scatter_rows(xp, var, touched, w, inplace=inplace)
     accum_new = scatter_rows(xp, accum, touched, a, inplace=inplace)
     return var_new, accum_new
+
+
+def _row_formula(profile: Profile, xp: Namespace, var: Array) -> Formula | None:
+    """The one formula the profile applies to whole rows of `var`, or None when a row mixes two.
+
+    A kernel may treat rows of one element, or the last ``inner % block``
+    elements of each row, with other arithmetic (TensorFlow's plain C++ loop and
+    Eigen's scalar tail); the profile says which formula applies where.
+    """
+    inner = _inner(var)
+    if profile.sparse_column is not None and inner == 1:
+        return profile.sparse_column
+    head = inner - inner % profile.block(dtype_name(xp, var.dtype))
+    if profile.sparse_tail is None or head == inner:
+        return profile.sparse
+    return None
+
+
+def _inner(x: Array) -> int:
+    inner = 1
+    for d in x.shape[1:]:
+        inner *= int(d)
+    return inner
 
 
 def _update_rows(
     profile: Profile, xp: Namespace, w: Array, a: Array, g: Array, hyper: tuple[Array, Array, Array],
     prox_step: str,
 ) -> tuple[Array, Array]:
-    """Apply the profile's sparse kernel to gathered rows ``(k, ...)``.
-
-    A kernel may treat rows of one element, or the last ``inner % block``
-    elements of each row, with other arithmetic (TensorFlow's plain C++ loop and
-    Eigen's scalar tail); the profile says which formula applies where.
-    """
-    inner = 1
-    for d in w.shape[1:]:
-        inner *= int(d)
-    if profile.sparse_column is not None and inner == 1:
-        return profile.evaluate(profile.sparse_column, xp, w, a, g, *hyper, prox_step=prox_step)
-    head = inner - inner % profile.block(dtype_name(xp, w.dtype))
-    if profile.sparse_tail is None or head == inner:
+    """Apply the profile's sparse kernel to gathered rows ``(k, ...)`` (see :func:`_row_formula`)."""
+    formula = _row_formula(profile, xp, w)
+    if formula is not None:
         # w and a are gathered copies: NumPy engines update them in place, blockwise.
         # IEEE special values are documented semantics, not warnings (as in the dense kernel).
         with np.errstate(all="ignore"):
             return _fast.evaluate(
-                profile, profile.sparse, xp, w, a, g, *hyper, prox_step=prox_step,
+                profile, formula, xp, w, a, g, *hyper, prox_step=prox_step,
                 out=(w, a) if isinstance(w, np.ndarray) else None,
             )
-    k = w.shape[0]
+    k, inner = w.shape[0], _inner(w)
+    head = inner - inner % profile.block(dtype_name(xp, w.dtype))
+    assert profile.sparse_tail is not None
     w2, a2, g2 = (xp.reshape(x, (k, inner)) for x in (w, a, g))
     w_head, a_head = profile.evaluate(
         profile.sparse, xp, w2[:, :head], a2[:, :head], g2[:, :head], *hyper, prox_step=prox_step
@@ -323,6 +335,30 @@ def _update_rows(
     w_new = xp.reshape(xp.concat([w_head, w_tail], axis=1), w.shape)
     a_new = xp.reshape(xp.concat([a_head, a_tail], axis=1), a.shape)
     return w_new, a_new
+
+
+def _update_table(
+    profile: Profile, xp: Namespace, var: Array, accum: Array, g: Array, idx: Array,
+    hyper: tuple[Array, Array, Array], prox_step: str, inplace: bool,
+) -> tuple[Array, Array]:
+    """Update the rows `idx` (distinct) of the table with gradient rows `g`; the general path checks accum.
+
+    The fused path (:func:`proxadagrad_ref._fast.update_rows`, numba) updates
+    the table's rows where they lie; otherwise the rows are gathered, updated
+    by :func:`_update_rows` and scattered back. Same bits either way.
+    """
+    formula = _row_formula(profile, xp, var)
+    if formula is not None and isinstance(var, np.ndarray):
+        table, acc = (var, accum) if inplace else (var.copy(), accum.copy())
+        with np.errstate(all="ignore"):
+            if _fast.update_rows(profile, formula, xp, table, acc, g, idx, *hyper, prox_step=prox_step):
+                return table, acc
+    w = xp.take(var, idx, axis=0)
+    a = xp.take(accum, idx, axis=0)
+    if not _fast.surely_non_negative(xp, a):
+        check_non_negative("accum (touched rows)", a, xp)
+    w, a = _update_rows(profile, xp, w, a, g, hyper, prox_step)
+    return scatter_rows(xp, var, idx, w, inplace=inplace), scatter_rows(xp, accum, idx, a, inplace=inplace)
 
 
 def _sum_duplicates(xp: Namespace, rows: Array, groups: _Groups, *, float64: bool) -> Array:

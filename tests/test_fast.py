@@ -232,8 +232,10 @@ def test_chunked_engine_replays_every_formula(name: str, dtype: str, step: str) 
     for formula in {f for f in formulas if f is not None}:
         for l1 in (0.0, 0.05):
             hyper = tuple(np.asarray(v, dtype=compute) for v in (0.1, l1, 0.1))
-            program = _fast._record(formula, compute, hyper, step == "adaptive")  # type: ignore[arg-type]
+            convert = compute != np.dtype(dtype)
+            program = _fast._record(formula, compute, hyper, step == "adaptive", convert)  # type: ignore[arg-type]
             assert program.steps and len(program.buffer_dtypes) <= 8
+            assert len(program.inputs) == (3 if convert else 0)
 
 
 def test_public_kernel_engines_agree_and_inplace_writes_in_place() -> None:

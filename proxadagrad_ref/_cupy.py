@@ -1,0 +1,100 @@
+"""Fused CuPy kernel: one elementwise kernel per step, its body generated from the profile formula.
+
+``engine="cupy"`` runs the formula as one ``cupy.ElementwiseKernel`` (one
+read of ``w, a, g`` and one write of ``w', a'`` per element) instead of the
+reference path's one CuPy call per operation. The body is
+:func:`proxadagrad_ref._ccode.c_body`, compiled by NVRTC with ``--fmad=false``
+(no contraction into FMA); NVRTC's division and square root are IEEE
+correctly rounded unless fast math is requested, and subnormals are kept
+(``--ftz=false`` is its default).
+
+Status: the generated body is verified bit for bit against the reference
+path on the CPU (``tests/test_ccode.py``, g++); the kernel itself has not yet
+run on a GPU in this project's tests (no GPU was available), so ``"auto"``
+does not choose it. ``tests/test_kernels.py`` and ``tests/test_fast.py``
+compare it with the NumPy reference wherever CuPy and a GPU are present.
+float32 and float64 parameters; the TensorFlow profile (table-driven rsqrt)
+and float16 (CuPy converts ``double`` to ``half`` through ``float``: two
+roundings) use the reference path.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from . import _ccode
+from ._profiles import Formula, Profile
+
+__all__ = ["KERNEL_OPTIONS", "evaluate", "kernel_source"]
+
+Array = Any
+Namespace = Any
+
+KERNEL_OPTIONS = ("--fmad=false", "--ftz=false", "--prec-div=true", "--prec-sqrt=true")
+"""NVRTC options: IEEE division and square root, no FMA contraction, no flush to zero."""
+
+_TYPES = {"float32": "float32", "float64": "float64"}
+_KERNELS: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def kernel_source(
+    formula: Formula, profile: Profile, dtype: Any, hyper: tuple[Any, Any, Any], adaptive: bool
+) -> tuple[str, str, str]:
+    """``(in_params, out_params, operation)`` of the ElementwiseKernel for parameters of `dtype`."""
+    name = np.dtype(dtype).name
+    if name not in _TYPES:
+        raise TypeError(f"engine='cupy' supports float32 and float64 parameters, not {name}")
+    compute = np.dtype(profile.compute_dtype(_numpy(), np.dtype(dtype)))
+    body = _ccode.c_body(formula, compute, hyper, adaptive)
+    t = _TYPES[name]
+    return f"{t} w, {t} a, {t} g, {t} lr, {t} l1, {t} l2", f"{t} w_out, {t} a_out", body
+
+
+def _numpy() -> Namespace:
+    import array_api_compat
+
+    return array_api_compat.array_namespace(np.empty(0))
+
+
+def _kernel(in_params: str, out_params: str, body: str) -> Any:  # pragma: no cover - needs CuPy
+    key = (in_params, body)
+    with _LOCK:
+        found = _KERNELS.get(key)
+        if found is None:
+            import cupy
+
+            found = _KERNELS[key] = cupy.ElementwiseKernel(
+                in_params, out_params, body, "proxadagrad_step",
+                preamble="#define PA_FN static __device__ __forceinline__\n" + _ccode.PREAMBLE,
+                options=KERNEL_OPTIONS,
+            )
+        return found
+
+
+def evaluate(  # pragma: no cover - needs CuPy and a GPU
+    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
+    lr: Array, l1: Array, l2: Array, *, prox_step: str, out: tuple[Array, Array] | None = None,
+) -> tuple[Array, Array]:
+    """``profile.evaluate`` as one fused CuPy kernel, optionally writing into `out` (may be var/accum)."""
+    import array_api_compat
+
+    if not array_api_compat.is_cupy_namespace(xp):
+        raise ValueError("engine='cupy' needs CuPy arrays")
+    if not _ccode.expressible(formula):
+        raise ValueError(f"engine='cupy' has no C++ form of an operation of the {profile.name} profile")
+    for name, x in (("accum", accum), ("grad", grad)):
+        if x.dtype != var.dtype:
+            raise TypeError(f"engine='cupy' needs {name} of var's dtype {var.dtype}, got {x.dtype}")
+    host = [h.get() if hasattr(h, "get") else h for h in (lr, l1, l2)]  # 0-d device arrays to the host
+    lr_, l1_, l2_ = (np.asarray(h, dtype=var.dtype)[()] for h in host)
+    hyper = (lr_, l1_, l2_)
+    in_params, out_params, body = kernel_source(formula, profile, var.dtype, hyper, prox_step == "adaptive")
+    kernel = _kernel(in_params, out_params, body)
+    if out is None:
+        out = (xp.empty_like(var), xp.empty_like(accum))
+    kernel(var, accum, grad, *hyper, out[0], out[1])
+    return out
