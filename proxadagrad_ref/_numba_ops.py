@@ -157,17 +157,35 @@ def _ov_positive_part(x):
     return lambda x: x if x > 0 else zero
 
 
+@intrinsic
+def _flush_bits(typingctx, x):
+    """Subnormal ``x`` to the zero of its sign, on the bits: keep only the sign where the exponent is 0.
+
+    Branch-free integer operations (LLVM turns them into vector ``and``/compare
+    instructions): a compare-and-copysign through float64 kept TensorFlow's
+    formula (up to 20 flushes per element) from vectorizing.
+    """
+    if x not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        width = 32 if signature.args[0] == types.float32 else 64
+        int_t = ir.IntType(width)
+        bits = builder.bitcast(args[0], int_t)
+        exponent_mask = (0xFF << 23) if width == 32 else (0x7FF << 52)
+        exponent = builder.and_(bits, ir.Constant(int_t, exponent_mask))
+        subnormal = builder.icmp_unsigned("==", exponent, ir.Constant(int_t, 0))
+        sign_only, everything = ir.Constant(int_t, 1 << (width - 1)), ir.Constant(int_t, (1 << width) - 1)
+        kept = builder.and_(bits, builder.select(subnormal, sign_only, everything))
+        return builder.bitcast(kept, args[0].type)
+
+    return x(x), codegen
+
+
 @overload(scalar_flush, jit_options=_JIT)
 def _ov_flush(x):
-    cls = _float_class(x)
-    tiny = cls(np.finfo(cls).smallest_normal)
-
-    def impl(x):
-        if abs(x) < tiny:
-            return cls(math.copysign(0.0, x))
-        return x
-
-    return impl
+    _float_class(x)
+    return lambda x: _flush_bits(x)
 
 
 @overload(scalar_signum, jit_options=_JIT)
@@ -208,60 +226,68 @@ def _ov_std_max0(x):
     return lambda x: zero if x < 0 else x
 
 
-_RSQRT_TABLE = _ops._rsqrt_table_values()  # float64 values of the vrsqrtps table, frozen into the code
+_RSQRT_TABLE32 = _ops._rsqrt_table_values().astype(np.float32)  # exact: the entries are float32 values
 _SMALLEST_NORMAL32 = np.float32(np.finfo(np.float32).smallest_normal)
 _MAX32 = np.float32(np.finfo(np.float32).max)
+_INF32 = np.float32(math.inf)
+_NAN32 = np.float32(math.nan)
+_ZERO32 = np.float32(0.0)
 
 
 @intrinsic
 def _bits32(typingctx, x):
-    """The bits of a float32, as a non-negative int64 (an LLVM bitcast; no memory round trip)."""
+    """The bits of a float32 as an int32 (an LLVM bitcast; no memory round trip)."""
     if x != types.float32:
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.zext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+        return builder.bitcast(args[0], ir.IntType(32))
 
-    return types.int64(types.float32), codegen
+    return types.int32(types.float32), codegen
 
 
 @intrinsic
-def _pow2(typingctx, k):
-    """``2.0**k`` as a float64 for an int64 ``-1022 <= k <= 1023``, built from its bits (libm-free)."""
-    if k != types.int64:
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose bits are the int32 `bits`."""
+    if bits != types.int32:
         return None
 
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        biased = builder.add(args[0], ir.Constant(i64, 1023))
-        return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
+        return builder.bitcast(args[0], ir.FloatType())
 
-    return types.float64(types.int64), codegen
+    return types.float32(types.int32), codegen
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _rsqrt_estimate32(x):
-    """``_ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits."""
-    if x >= _SMALLEST_NORMAL32 and x <= _MAX32:
-        bits = np.int64(_bits32(x))
-        e = ((bits >> 23) & 0xFF) - 127
-        parity = e & 1  # e mod 2, also for negative e
-        top = (bits >> 11) & 0xFFF
-        return np.float32(_RSQRT_TABLE[parity * 4096 + top] * _pow2(-((e - parity) // 2)))  # exact
-    if abs(x) < _SMALLEST_NORMAL32:
-        return np.float32(math.copysign(math.inf, x))
-    if x == math.inf:
-        return np.float32(0.0)
-    return np.float32(math.nan)
+    """``_ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits.
+
+    For a positive normal ``x = 2**e * m`` the estimate is the table entry for
+    ``(e mod 2, top 12 bits of m)`` times ``2**-k``, ``k = (e - e mod 2) / 2``
+    (an exact float32 product; ``2**-k`` is built from its exponent bits).
+    Branch-free: the index and ``k`` are in range for every bit pattern and the
+    special inputs are selected at the end, so the loop around it vectorizes
+    (with a gather from the table).
+    """
+    bits = _bits32(x)
+    e = ((bits >> 23) & 0xFF) - 127
+    parity = e & 1  # e mod 2, also for negative e
+    top = (bits >> 11) & 0xFFF
+    k = (e - parity) >> 1  # exact: e - parity is even
+    scale = _float32_from_bits(np.int32((127 - k) << 23))  # 2**-k, a normal float32 for |k| <= 64
+    estimate = _RSQRT_TABLE32[parity * 4096 + top] * scale
+    signed_inf = _float32_from_bits(np.int32((bits & np.int32(-(1 << 31))) | np.int32(0xFF << 23)))
+    special = signed_inf if abs(x) < _SMALLEST_NORMAL32 else (_ZERO32 if x == _INF32 else _NAN32)
+    return estimate if (x >= _SMALLEST_NORMAL32 and x <= _MAX32) else special
 
 
-@overload(scalar_rsqrt_scalar, jit_options=_JIT)
+@overload(scalar_rsqrt_scalar, jit_options=_JIT, inline="always")
 def _ov_rsqrt_scalar(x):
     one = _float_class(x)(1.0)
     return lambda x: scalar_flush(one / scalar_flush(np.sqrt(scalar_flush(x))))
 
 
-@overload(scalar_rsqrt_eigen, jit_options=_JIT)
+@overload(scalar_rsqrt_eigen, jit_options=_JIT, inline="always")
 def _ov_rsqrt_eigen(x):
     cls = _float_class(x)
     if cls is np.float64:
