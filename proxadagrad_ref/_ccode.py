@@ -36,7 +36,7 @@ import numpy as np
 
 from . import _ops
 
-__all__ = ["PREAMBLE", "Untraceable", "c_body", "expressible"]
+__all__ = ["PREAMBLE", "Untraceable", "c_body", "expressible", "rows_operation"]
 
 Formula = Any
 
@@ -267,3 +267,28 @@ def c_body(formula: Formula, compute: Any, hyper: tuple[Any, Any, Any], adaptive
     if not (isinstance(w_new, _Value) and isinstance(a_new, _Value)):
         raise Untraceable("a result is not an array value")
     return "\n".join([*trace.lines, f"w_out = {w_new.name};", f"a_out = {a_new.name};"])
+
+
+def rows_operation(body: str, c_type: str) -> str:
+    """Statements applying `body` to element ``i`` of the touched rows, in place in the table.
+
+    Element ``i`` of the ``(len(idx), inner)`` gradient rows is column
+    ``i % inner`` of table row ``idx[i / inner]``: the statements read ``var``
+    and ``accum`` there, run `body` (from :func:`c_body`, which reads ``w, a,
+    g``) and write the results back. Each element is read before it is written
+    and the rows are distinct, so one thread per element needs no ordering.
+    Names used: ``i``, ``inner``, ``idx``, ``g``, ``var``, ``accum`` and the
+    hyper-parameters, all provided by the caller (a CuPy ElementwiseKernel, or
+    the C++ loop of the tests).
+    """
+    return "\n".join([
+        "const long long p_ = (long long)idx[i / inner] * inner + i % inner;",
+        f"const {c_type} w = var[p_];",
+        f"const {c_type} a = accum[p_];",
+        f"{c_type} w_out, a_out;",
+        "{",
+        body,
+        "}",
+        "var[p_] = w_out;",
+        "accum[p_] = a_out;",
+    ])

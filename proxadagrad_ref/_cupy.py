@@ -28,7 +28,7 @@ import numpy as np
 from . import _ccode
 from ._profiles import Formula, Profile
 
-__all__ = ["KERNEL_OPTIONS", "evaluate", "kernel_source"]
+__all__ = ["KERNEL_OPTIONS", "evaluate", "kernel_source", "rows_kernel_source", "update_rows"]
 
 Array = Any
 Namespace = Any
@@ -60,8 +60,27 @@ def _numpy() -> Namespace:
     return array_api_compat.array_namespace(np.empty(0))
 
 
+def rows_kernel_source(
+    formula: Formula, profile: Profile, dtype: Any, hyper: tuple[Any, Any, Any], adaptive: bool
+) -> tuple[str, str, str]:
+    """``(in_params, out_params, operation)`` of the sparse kernel: one thread per touched element.
+
+    The table and its accumulators are ``raw`` arguments updated in place at
+    the rows ``idx`` (see :func:`proxadagrad_ref._ccode.rows_operation`); the
+    gradient rows ``g`` set the kernel's size.
+    """
+    _, _, body = kernel_source(formula, profile, dtype, hyper, adaptive)
+    t = _TYPES[np.dtype(dtype).name]
+    c_type = "float" if t == "float32" else "double"
+    return (
+        f"{t} g, raw int64 idx, int64 inner, {t} lr, {t} l1, {t} l2",
+        f"raw {t} var, raw {t} accum",
+        _ccode.rows_operation(body, c_type),
+    )
+
+
 def _kernel(in_params: str, out_params: str, body: str) -> Any:  # pragma: no cover - needs CuPy
-    key = (in_params, body)
+    key = (in_params + out_params, body)
     with _LOCK:
         found = _KERNELS.get(key)
         if found is None:
@@ -98,3 +117,30 @@ def evaluate(  # pragma: no cover - needs CuPy and a GPU
         out = (xp.empty_like(var), xp.empty_like(accum))
     kernel(var, accum, grad, *hyper, out[0], out[1])
     return out
+
+
+def update_rows(  # pragma: no cover - needs CuPy and a GPU
+    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
+    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str,
+) -> bool:
+    """The rows `idx` (distinct) of CuPy `var`/`accum` updated in place by one fused kernel.
+
+    Returns False, having written nothing, when a touched accumulator is
+    negative or NaN (the caller's general path reports it) or the arrays are
+    not C-contiguous of one float32/float64 dtype.
+    """
+    if var.dtype != accum.dtype or grad.dtype != var.dtype or np.dtype(var.dtype).name not in _TYPES:
+        return False
+    if not (var.flags.c_contiguous and accum.flags.c_contiguous and grad.flags.c_contiguous):
+        return False
+    if not bool(xp.all(xp.take(accum, idx, axis=0) >= 0)):
+        return False
+    host = [h.get() if hasattr(h, "get") else h for h in (lr, l1, l2)]
+    lr_, l1_, l2_ = (np.asarray(h, dtype=var.dtype)[()] for h in host)
+    hyper = (lr_, l1_, l2_)
+    adaptive = prox_step == "adaptive"
+    in_params, out_params, body = rows_kernel_source(formula, profile, var.dtype, hyper, adaptive)
+    inner = int(np.prod(var.shape[1:], dtype=np.int64))
+    kernel = _kernel(in_params, out_params, body)
+    kernel(grad.reshape(-1), xp.astype(idx, xp.int64), inner, *hyper, var, accum)
+    return True

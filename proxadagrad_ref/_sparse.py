@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_cupy_namespace
 
 from . import _fast
 from ._compat import array_namespace, device, scatter_rows
@@ -196,6 +197,7 @@ def sparse_apply_proximal_adagrad(
     prox_step: str = "adaptive",
     emulate: str | None = None,
     inplace: bool = False,
+    engine: str = "auto",
 ) -> tuple[Array, Array]:
     """One Proximal Adagrad step on the rows touched by a sparse gradient.
 
@@ -224,6 +226,13 @@ def sparse_apply_proximal_adagrad(
         order (TensorFlow's raw op). ``"error"`` raises ValueError.
     prox_step, emulate, inplace
         As in :func:`apply_proximal_adagrad`.
+    engine : {"auto", "numba", "numpy", "reference", "cupy"}
+        How the touched rows are evaluated (same bits for every engine).
+        ``"auto"``: with numba installed, distinct rows of a contiguous NumPy
+        table are updated where they lie in one compiled pass; otherwise the
+        rows are gathered, evaluated by the dense engines and scattered back.
+        ``"cupy"`` (opt-in, see :mod:`proxadagrad_ref._cupy`): one fused CuPy
+        kernel updates the rows in place in the table.
 
     Returns
     -------
@@ -246,6 +255,10 @@ def sparse_apply_proximal_adagrad(
     )
     if duplicates not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+    if engine not in _fast.ENGINES:
+        raise ValueError(f"engine must be one of {_fast.ENGINES}, got {engine!r}")
+    if engine == "cupy" and not is_cupy_namespace(xp):
+        raise ValueError("engine='cupy' needs CuPy arrays")
     if var.ndim == 0:
         raise ValueError("var must have at least one dimension (rows) for a sparse update")
     raw_indices, rows = _as_index_value(grad, indices, var, xp)
@@ -259,14 +272,14 @@ def sparse_apply_proximal_adagrad(
     if _fast.indices_unique(idx):
         # NumPy fast path: every row once, so no grouping and no summation (a sum of one row is
         # that row, and its float64 widening is exact): the same bits as the grouped path.
-        return _update_table(profile, xp, var, accum, rows, idx, (lr_, l1_, l2_), prox_step, inplace)
+        return _update_table(profile, xp, var, accum, rows, idx, (lr_, l1_, l2_), prox_step, inplace, engine)
 
     groups = _group(idx, xp)
     touched = groups.unique
     hyper = (lr_, l1_, l2_)
     if duplicates == "sum" or (duplicates == "error" and len(groups.widths) == 1):
         g = _sum_duplicates(xp, rows, groups, float64=profile.widen)
-        return _update_table(profile, xp, var, accum, g, touched, hyper, prox_step, inplace)
+        return _update_table(profile, xp, var, accum, g, touched, hyper, prox_step, inplace, engine)
 
     w = xp.take(var, touched, axis=0)
     a = xp.take(accum, touched, axis=0)
@@ -277,7 +290,7 @@ def sparse_apply_proximal_adagrad(
         raise ValueError(f"indices contains duplicates (e.g. row {first}) and duplicates='error'")
     for rank, width in enumerate(groups.widths):  # "sequential": one update per occurrence
         g = xp.take(rows, groups.position(xp, rank), axis=0)
-        w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, hyper, prox_step)
+        w_r, a_r = _update_rows(profile, xp, w[:width, ...], a[:width, ...], g, hyper, prox_step, engine)
         w[:width, ...] = w_r
         a[:width, ...] = a_r
     var_new = scatter_rows(xp, var, touched, w, inplace=inplace)
@@ -310,7 +323,7 @@ def _inner(x: Array) -> int:
 
 def _update_rows(
     profile: Profile, xp: Namespace, w: Array, a: Array, g: Array, hyper: tuple[Array, Array, Array],
-    prox_step: str,
+    prox_step: str, engine: str = "auto",
 ) -> tuple[Array, Array]:
     """Apply the profile's sparse kernel to gathered rows ``(k, ...)`` (see :func:`_row_formula`)."""
     formula = _row_formula(profile, xp, w)
@@ -320,7 +333,7 @@ def _update_rows(
         with np.errstate(all="ignore"):
             return _fast.evaluate(
                 profile, formula, xp, w, a, g, *hyper, prox_step=prox_step,
-                out=(w, a) if isinstance(w, np.ndarray) else None,
+                out=(w, a) if isinstance(w, np.ndarray) else None, engine=engine,
             )
     k, inner = w.shape[0], _inner(w)
     head = inner - inner % profile.block(dtype_name(xp, w.dtype))
@@ -339,7 +352,7 @@ def _update_rows(
 
 def _update_table(
     profile: Profile, xp: Namespace, var: Array, accum: Array, g: Array, idx: Array,
-    hyper: tuple[Array, Array, Array], prox_step: str, inplace: bool,
+    hyper: tuple[Array, Array, Array], prox_step: str, inplace: bool, engine: str,
 ) -> tuple[Array, Array]:
     """Update the rows `idx` (distinct) of the table with gradient rows `g`; the general path checks accum.
 
@@ -348,7 +361,13 @@ def _update_table(
     by :func:`_update_rows` and scattered back. Same bits either way.
     """
     formula = _row_formula(profile, xp, var)
-    if formula is not None and isinstance(var, np.ndarray):
+    if formula is not None and engine == "cupy":
+        from . import _cupy
+
+        table, acc = (var, accum) if inplace else (xp.asarray(var, copy=True), xp.asarray(accum, copy=True))
+        if _cupy.update_rows(profile, formula, xp, table, acc, g, idx, *hyper, prox_step=prox_step):
+            return table, acc
+    elif formula is not None and engine in ("auto", "numba") and isinstance(var, np.ndarray):
         table, acc = (var, accum) if inplace else (var.copy(), accum.copy())
         with np.errstate(all="ignore"):
             if _fast.update_rows(profile, formula, xp, table, acc, g, idx, *hyper, prox_step=prox_step):

@@ -163,3 +163,90 @@ def test_cupy_engine_matches_numpy_reference(name: str, dtype: str, step: str, i
             if inplace:
                 assert got[0] is dw and got[1] is da
             assert_same_bits((cupy.asnumpy(got[0]), cupy.asnumpy(got[1])), want)
+
+
+def compile_rows(body: str, dtype: str, tmp: Path) -> Any:
+    """The sparse kernel's statements (``_ccode.rows_operation``) in a C++ loop over the touched elements."""
+    t = _C_TYPE[dtype]
+    source = f"""#include <cmath>
+#include <math.h>
+{_ccode.PREAMBLE}
+extern "C" void pa_rows(long n, long long inner, const long long* idx, const {t}* g_, {t} lr, {t} l1, {t} l2,
+                        {t}* var, {t}* accum) {{
+  for (long i = 0; i < n; ++i) {{
+    const {t} g = g_[i];
+{_ccode.rows_operation(body, t)}
+  }}
+}}
+"""
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    src, lib = tmp / f"rows-{key}.cpp", tmp / f"rows-{key}.so"
+    if not lib.exists():
+        src.write_text(source)
+        assert CXX is not None
+        subprocess.run(
+            [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
+             "-o", str(lib), str(src)],
+            check=True, capture_output=True,
+        )
+    fn = ctypes.CDLL(str(lib)).pa_rows
+    ptr = np.ctypeslib.ndpointer(dtype=np.dtype(dtype), flags="C_CONTIGUOUS")
+    scalar = ctypes.c_float if dtype == "float32" else ctypes.c_double
+    index = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
+    fn.argtypes = [ctypes.c_long, ctypes.c_longlong, index, ptr, scalar, scalar, scalar, ptr, ptr]
+    fn.restype = None
+    return fn
+
+
+SPARSE = [(name, dtype, step) for name, part, dtype, step in CASES if part == "sparse"]
+
+
+@needs_cxx
+@pytest.mark.parametrize(("name", "dtype", "step"), SPARSE)
+@pytest.mark.parametrize("inner", [1, 7, 64])
+def test_compiled_rows_operation_matches_gather_scatter(
+    name: str, dtype: str, step: str, inner: int, build_dir: Path
+) -> None:
+    profile = PROFILES[name]
+    hyper = [np.asarray(v, dtype=dtype) for v in (0.1, 0.05, 0.1)]
+    compute = np.dtype(profile.compute_dtype(NP, np.dtype(dtype)))
+    body = _ccode.c_body(profile.sparse, compute, tuple(h[()] for h in hyper), step == "adaptive")
+    kernel = compile_rows(body, dtype, build_dir)
+    rows = 3000
+    w, a, _ = random_inputs(dtype, rows * inner, seed=inner)
+    a = np.abs(a)
+    var, accum = w.reshape(rows, inner), a.reshape(rows, inner)
+    idx = np.random.default_rng(inner).choice(rows, 1000, replace=False).astype(np.int64)
+    g = random_inputs(dtype, 1000 * inner, seed=3)[2].reshape(1000, inner)
+    with np.errstate(all="ignore"):
+        w_rows, a_rows = profile.evaluate(profile.sparse, NP, var[idx], accum[idx], g, *hyper, prox_step=step)
+    want_var, want_accum = var.copy(), accum.copy()
+    want_var[idx], want_accum[idx] = w_rows, a_rows
+    kernel(g.size, inner, idx, g, *(h[()] for h in hyper), var, accum)
+    assert_same_bits((var, accum), (want_var, want_accum))
+
+
+@pytest.mark.parametrize(("name", "dtype", "step"), SPARSE)
+@pytest.mark.parametrize("inplace", [False, True])
+def test_cupy_sparse_engine_matches_numpy(name: str, dtype: str, step: str, inplace: bool) -> None:
+    """On a GPU: the fused sparse kernel gives the NumPy path's bits (unique rows and summed duplicates)."""
+    reason = _gpu_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    import cupy
+
+    from proxadagrad_ref import sparse_apply_proximal_adagrad
+
+    emulate = None if name == "exact" else name
+    w, a, _ = random_inputs(dtype, 4000 * 64, seed=8)
+    var, accum = w.reshape(4000, 64), np.abs(a).reshape(4000, 64)
+    rng = np.random.default_rng(9)
+    for idx in (rng.choice(4000, 1500, replace=False), rng.choice(4000, 1500, replace=True)):
+        g = random_inputs(dtype, 1500 * 64, seed=10)[2].reshape(1500, 64)
+        with np.errstate(all="ignore"):
+            want = sparse_apply_proximal_adagrad(var, accum, 0.1, 0.05, 0.1, g, idx, prox_step=step,
+                                                 emulate=emulate, engine="reference")
+        dv, da = cupy.asarray(var), cupy.asarray(accum)
+        got = sparse_apply_proximal_adagrad(dv, da, 0.1, 0.05, 0.1, cupy.asarray(g), cupy.asarray(idx),
+                                            prox_step=step, emulate=emulate, engine="cupy", inplace=inplace)
+        assert_same_bits((cupy.asnumpy(got[0]), cupy.asnumpy(got[1])), want)

@@ -139,6 +139,9 @@ KERNEL_CASES: list[tuple[str, Callable[[], dict[str, Any]], dict[str, Any], type
     ("s-grad-1d-rows", sparse_args, {"grad": np.ones(2, F32)}, ValueError, "grad"),
     ("s-var-0d", sparse_args, {"var": np.array(1.0, F32), "accum": np.array(0.1, F32)}, ValueError, "var"),
     ("s-duplicates-none", sparse_args, {"duplicates": None}, ValueError, "duplicates"),
+    ("s-engine-unknown", sparse_args, {"engine": "cuda"}, ValueError, "engine"),
+    ("s-engine-cupy-numpy-arrays", sparse_args, {"engine": "cupy"}, ValueError, "engine"),
+    ("d-engine-cupy-numpy-arrays", dense_args, {"engine": "cupy"}, ValueError, "engine"),
     ("s-lr-nan", sparse_args, {"lr": NAN}, ValueError, "lr"),
     ("s-l2-inf", sparse_args, {"l2": INF}, ValueError, "l2"),
     (
