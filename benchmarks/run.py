@@ -256,12 +256,12 @@ def optimizer_section(repeat: int) -> None:
             grads = tuple((rng.standard_normal(s) * 1e-3).astype(np.float32) for s in sizes)
             opt = ProximalAdagrad(params, accum=0.1, learning_rate=0.01, l1=1e-4, l2=1e-4, emulate=emulate)
             accums = [np.full(s, 0.1, np.float32) for s in sizes]
-            datas = [p.data for p in params]
+            datas = [p.data.copy() for p in params]
 
             def kernels(datas: list[np.ndarray] = datas, accums: list[np.ndarray] = accums,
                         grads: tuple[np.ndarray, ...] = grads, emulate: str | None = emulate) -> None:
-                for w, a, g in zip(datas, accums, grads, strict=True):
-                    apply_proximal_adagrad(w, a, 0.01, 1e-4, 1e-4, g, emulate=emulate)
+                for w, a, g in zip(datas, accums, grads, strict=True):  # in place, as the optimizer
+                    apply_proximal_adagrad(w, a, 0.01, 1e-4, 1e-4, g, emulate=emulate, inplace=True)
 
             t_k, t_s = [], []
             for _ in range(3):  # interleaved: both see the same load

@@ -1,8 +1,17 @@
-"""Public dense kernel: one Proximal Adagrad step on whole arrays."""
+"""Public dense kernel: one Proximal Adagrad step on whole arrays, checked first, then evaluated.
+
+The kernel is two functions: :func:`prepare_dense` runs every check and
+returns a :class:`DenseStep`; :func:`run_dense` evaluates it. A prepared step
+performs only arithmetic: with the fast engines it cannot raise for inputs
+that passed the checks. :func:`apply_proximal_adagrad` is the two in a row;
+the optimizer prepares every parameter's step before it runs any
+(:mod:`proxadagrad_ref.optim.pipeline`). :func:`prepare_step` holds the checks
+the dense and sparse kernels share.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,10 +26,91 @@ from ._validation import (
     dtype_name,
 )
 
-__all__ = ["apply_proximal_adagrad", "prepare_step"]
+__all__ = [
+    "DenseStep",
+    "apply_proximal_adagrad",
+    "check_accum",
+    "check_in_place",
+    "prepare_dense",
+    "prepare_hyper",
+    "prepare_step",
+    "run_dense",
+    "tail_split",
+]
 
 Array = Any
 Namespace = Any
+
+
+class DenseStep(NamedTuple):
+    """A dense step that passed every check of the kernel: what :func:`run_dense` evaluates.
+
+    Attributes
+    ----------
+    xp : namespace
+        The arrays' array-API namespace.
+    profile : Profile
+        The numerics profile (already checked to define the dtype and `prox_step`).
+    var, accum, grad : array
+        The checked arrays (same namespace, device, dtype and shape).
+    hyper : tuple of 3 arrays
+        ``lr``, ``l1``, ``l2`` as 0-d arrays of the hyper-parameter dtype, checked.
+    prox_step : str
+        ``"adaptive"`` or ``"fixed"``.
+    inplace : bool
+        True: the results are written into `var` and `accum`.
+    engine : str
+        A name of :data:`proxadagrad_ref._fast.ENGINES`.
+    tail : bool
+        True: the profile's SIMD kernel leaves a scalar tail on these arrays
+        (see :func:`tail_split`).
+
+    """
+
+    xp: Namespace
+    profile: Profile
+    var: Array
+    accum: Array
+    grad: Array
+    hyper: tuple[Array, Array, Array]
+    prox_step: str
+    inplace: bool
+    engine: str
+    tail: bool
+
+
+def prepare_hyper(
+    lr: object, l1: object, l2: object, var: Array, xp: Namespace
+) -> tuple[Array, Array, Array]:
+    """``lr``, ``l1`` and ``l2`` checked and rounded for parameters like `var` (dtype, device).
+
+    They depend on `var` only through its namespace, dtype and device, so a
+    caller with many parameters of one kind may check them once.
+    """
+    return (
+        check_hyperparameter("lr", lr, var, xp),
+        check_hyperparameter("l1", l1, var, xp),
+        check_hyperparameter("l2", l2, var, xp),
+    )
+
+
+def check_in_place(var: Array, accum: Array, xp: Namespace) -> None:
+    """For ``inplace=True``: both arrays writable, and two distinct arrays."""
+    check_writable("var", var, xp)
+    check_writable("accum", accum, xp)
+    if var is accum:
+        raise ValueError("var and accum are the same array; inplace=True needs two distinct arrays")
+
+
+def check_accum(accum: Array, xp: Namespace, name: str = "accum") -> None:
+    """Refuse negative accumulators (one pass without a temporary for NumPy arrays)."""
+    if not _fast.surely_non_negative(xp, accum):
+        check_non_negative(name, accum, xp)
+
+
+def tail_split(profile: Profile, xp: Namespace, var: Array) -> bool:
+    """True when the profile's SIMD kernel gives the last ``size % block`` elements of `var` a scalar path."""
+    return profile.tail is not None and bool(_size(var) % profile.block(dtype_name(xp, var.dtype)))
 
 
 def prepare_step(
@@ -41,13 +131,59 @@ def prepare_step(
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
     profile = get_profile(emulate, prox_step, xp, var.dtype, op)  # type: ignore[attr-defined]
-    hyper = tuple(check_hyperparameter(n, v, var, xp) for n, v in (("lr", lr), ("l1", l1), ("l2", l2)))
+    hyper = prepare_hyper(lr, l1, l2, var, xp)
     if inplace:
-        check_writable("var", var, xp)
-        check_writable("accum", accum, xp)
-        if var is accum:
-            raise ValueError("var and accum are the same array; inplace=True needs two distinct arrays")
-    return xp, profile, (hyper[0], hyper[1], hyper[2])
+        check_in_place(var, accum, xp)
+    return xp, profile, hyper
+
+
+def prepare_dense(
+    var: Array,
+    accum: Array,
+    lr: float | Array,
+    l1: float | Array,
+    l2: float | Array,
+    grad: Array,
+    *,
+    prox_step: str = "adaptive",
+    emulate: str | None = None,
+    inplace: bool = False,
+    engine: str = "auto",
+) -> DenseStep:
+    """Every check of :func:`apply_proximal_adagrad` (same arguments); return the step to evaluate.
+
+    Raises what :func:`apply_proximal_adagrad` raises for bad arguments; the
+    returned step is evaluated by :func:`run_dense`.
+    """
+    xp, profile, hyper = prepare_step(
+        var, accum, lr, l1, l2, prox_step=prox_step, emulate=emulate, inplace=inplace
+    )
+    check_like_var("grad", grad, var, xp)
+    check_accum(accum, xp)
+    return DenseStep(
+        xp, profile, var, accum, grad, hyper, prox_step, inplace, engine, tail_split(profile, xp, var)
+    )
+
+
+def run_dense(step: DenseStep) -> tuple[Array, Array]:
+    """Evaluate a prepared step: ``(var_new, accum_new)``, written into var and accum when in place.
+
+    Only arithmetic: no argument is checked again. With ``engine="auto"`` a
+    step from :func:`prepare_dense` does not raise (memory and a failing numba
+    compilation aside); an `engine` name that is unknown or does not apply to
+    the arrays raises here, before anything is written.
+    """
+    xp, profile, var, accum, grad, (lr, l1, l2), prox_step, inplace, engine, tail = step
+    # IEEE special values are documented semantics, not warnings.
+    with np.errstate(all="ignore"):
+        if tail:
+            return _with_tail(profile, xp, var, accum, grad, lr, l1, l2, prox_step, inplace, engine)
+        # Elementwise: the fast engines write each block's results straight into the
+        # outputs (var/accum themselves when inplace), with the formula's bits.
+        return _fast.evaluate(
+            profile, profile.dense, xp, var, accum, grad, lr, l1, l2, prox_step=prox_step,
+            out=(var, accum) if inplace else None, engine=engine,
+        )
 
 
 def apply_proximal_adagrad(
@@ -96,11 +232,13 @@ def apply_proximal_adagrad(
     inplace : bool
         ``False`` returns new arrays and leaves the inputs untouched; ``True``
         writes the results into `var` and `accum` and returns them.
-    engine : {"auto", "numba", "numpy", "reference"}
-        How NumPy arrays are evaluated; never changes a bit. ``"auto"`` uses
-        numba when installed (the ``fast`` extra), else cache-sized NumPy
-        blocks; ``"reference"`` evaluates whole arrays (every namespace).
-        Other namespaces always use ``"reference"``. See ``docs/performance.md``.
+    engine : {"auto", "numba", "numpy", "reference", "cupy"}
+        How the arrays are evaluated; never changes a bit. For NumPy arrays
+        ``"auto"`` uses numba when installed (the ``fast`` extra), else
+        cache-sized NumPy blocks; ``"reference"`` evaluates whole arrays (every
+        namespace). ``"cupy"`` (CuPy arrays, opt-in) runs one fused kernel
+        generated from the profile's formula; ``"auto"`` uses ``"reference"``
+        for CuPy and other namespaces. See ``docs/performance.md``.
 
     Returns
     -------
@@ -127,22 +265,11 @@ def apply_proximal_adagrad(
     array([0.917005])
 
     """
-    xp, profile, (lr_, l1_, l2_) = prepare_step(
-        var, accum, lr, l1, l2, prox_step=prox_step, emulate=emulate, inplace=inplace
-    )
-    check_like_var("grad", grad, var, xp)
-    if not _fast.surely_non_negative(xp, accum):
-        check_non_negative("accum", accum, xp)
-    # IEEE special values are documented semantics, not warnings.
-    with np.errstate(all="ignore"):
-        if profile.tail is not None and _size(var) % profile.block(dtype_name(xp, var.dtype)):
-            return _with_tail(profile, xp, var, accum, grad, lr_, l1_, l2_, prox_step, inplace, engine)
-        # Elementwise: the fast engines write each block's results straight into the
-        # outputs (var/accum themselves when inplace), with the formula's bits.
-        return _fast.evaluate(
-            profile, profile.dense, xp, var, accum, grad, lr_, l1_, l2_, prox_step=prox_step,
-            out=(var, accum) if inplace else None, engine=engine,
+    return run_dense(
+        prepare_dense(
+            var, accum, lr, l1, l2, grad, prox_step=prox_step, emulate=emulate, inplace=inplace, engine=engine
         )
+    )
 
 
 def _size(x: Array) -> int:

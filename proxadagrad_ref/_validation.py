@@ -19,12 +19,14 @@ __all__ = [
     "check_like_var",
     "check_non_negative",
     "check_writable",
+    "in_place_refusal",
 ]
 
 Array = Any
 Namespace = Any
 
 _FLOAT_NAMES = ("float16", "float32", "float64")
+_NUMPY_FLOATS = frozenset(np.dtype(name) for name in _FLOAT_NAMES)
 
 
 def dtype_name(xp: Namespace, dtype: Any) -> str:
@@ -50,6 +52,8 @@ def dtype_name(xp: Namespace, dtype: Any) -> str:
 def check_floating_var(var: object) -> Namespace:
     """Check that `var` is a float16, float32 or float64 array; return its namespace."""
     xp = array_namespace("var", var)
+    if type(var) is np.ndarray and var.dtype in _NUMPY_FLOATS:  # the common case, without dtype_name
+        return xp
     assert is_array(var)
     if dtype_name(xp, var.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
         raise TypeError(
@@ -61,7 +65,19 @@ def check_floating_var(var: object) -> Namespace:
 def check_like_var(
     name: str, x: object, var: Array, xp: Namespace, *, shape: tuple[int, ...] | None = None
 ) -> None:
-    """Check that `x` is an array of `var`'s namespace, device and dtype, with `shape` (default var's)."""
+    """Check that `x` is an array of `var`'s namespace, device and dtype, with `shape` (default var's).
+
+    Two NumPy arrays (always on the CPU) that pass are recognised without
+    the namespace and device look-ups; anything else takes every check.
+    """
+    if (
+        type(x) is np.ndarray
+        and type(var) is np.ndarray
+        and x.dtype == var.dtype
+        and x.shape == (var.shape if shape is None else shape)
+        and array_namespace(name, x) is xp
+    ):
+        return
     if not is_array(x):
         raise TypeError(f"{name} must be an array of the same library as var, got {type(x).__name__}")
     x_ns = array_namespace(name, x)
@@ -122,10 +138,22 @@ def check_non_negative(name: str, x: Array, xp: Namespace) -> None:
         raise ValueError(f"{name} must be non-negative; it has {count} negative entries")
 
 
-def check_writable(name: str, x: Array, xp: Namespace) -> None:
-    """For ``inplace=True``: refuse arrays that cannot be written in place."""
+def in_place_refusal(name: str, x: Array, xp: Namespace) -> Exception | None:
+    """The error :func:`check_writable` raises for `x`, or None when `x` can be written in place."""
+    if type(x) is np.ndarray:
+        if x.flags.writeable:
+            return None
+        return ValueError(f"{name} is read-only; inplace=True needs writable arrays")
     flags = getattr(x, "flags", None)
     if flags is not None and not getattr(flags, "writeable", True):
-        raise ValueError(f"{name} is read-only; inplace=True needs writable arrays")
+        return ValueError(f"{name} is read-only; inplace=True needs writable arrays")
     if namespace_name(xp) in ("jax.numpy", "jax"):
-        raise TypeError(f"{name} is a JAX array, which cannot be updated in place; use inplace=False")
+        return TypeError(f"{name} is a JAX array, which cannot be updated in place; use inplace=False")
+    return None
+
+
+def check_writable(name: str, x: Array, xp: Namespace) -> None:
+    """For ``inplace=True``: refuse arrays that cannot be written in place."""
+    refusal = in_place_refusal(name, x, xp)
+    if refusal is not None:
+        raise refusal

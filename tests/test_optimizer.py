@@ -128,7 +128,7 @@ def test_dtypes_preserved_and_accumulators_in_param_dtype(dtype):
 def test_core_step_on_every_backend(xp: ModuleType):
     w0 = np.array([[1.0, -2.0], [0.5, 0.25]])
     g = np.array([[0.1, 0.2], [-0.3, 0.4]])
-    p = Parameter(xp.asarray(w0), name="w")
+    p = Parameter(xp.asarray(w0.copy()), name="w")  # updated in place: w0 stays the initial value
     opt = ProximalAdagrad([p], learning_rate=0.1, l1=0.01, l2=0.02, weight_decay=0.1)
     opt((xp.asarray(g),))
     w_ref, a_ref = hand_step(w0, np.full((2, 2), 0.1), g, 0.1, 0.01, 0.02, wd=0.1)
@@ -138,7 +138,7 @@ def test_core_step_on_every_backend(xp: ModuleType):
 
 def test_sparse_step_on_every_backend(xp: ModuleType):
     w0 = np.arange(8.0).reshape(4, 2)
-    p = Parameter(xp.asarray(w0), name="emb")
+    p = Parameter(xp.asarray(w0.copy()), name="emb")  # updated in place: w0 stays the initial value
     opt = ProximalAdagrad([p], learning_rate=0.1, weight_decay=0.5)
     rows = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
     opt(((xp.asarray(np.array([2, 0, 2])), xp.asarray(rows)),))
@@ -390,11 +390,91 @@ def test_use_locking_takes_the_parameter_lock_only_when_asked(use_locking, block
     assert done.is_set() and opt.global_step == 1
 
 
-def test_step_replaces_arrays_and_never_writes_old_ones():
-    data = np.ones(3)
+@pytest.mark.parametrize("emulate", [None, "mindspore"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_step_updates_the_parameter_array_in_place(emulate, sparse):
+    """Parameter.data keeps its identity and gets the kernel's bits; accum snapshots stay as they were."""
+    from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
+
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((5, 3)).astype(np.float32)
+    w0 = data.copy()
     p = Parameter(data, name="w")
-    opt = ProximalAdagrad([p], learning_rate=0.1)
+    opt = ProximalAdagrad([p], learning_rate=0.1, l1=0.01, l2=0.02, emulate=emulate)
     old_accum = opt.accum[0]
-    opt((np.ones(3),))
-    assert np.array_equal(data, np.ones(3)) and p.data is not data
-    assert np.array_equal(old_accum, np.full(3, 0.1))
+    assert opt.accum[0] is old_accum  # one snapshot until the accumulators change
+    g = rng.standard_normal((2, 3) if sparse else (5, 3)).astype(np.float32)
+    idx = np.array([3, 1])
+    opt(((idx, g),) if sparse else (g,))
+    lr, l1, l2 = (float(np.float32(x)) if emulate else x for x in (0.1, 0.01, 0.02))
+    a0 = np.full((5, 3), 0.1, np.float32)
+    if sparse:
+        w_ref, a_ref = sparse_apply_proximal_adagrad(w0, a0, lr, l1, l2, g, idx, emulate=emulate)
+    else:
+        w_ref, a_ref = apply_proximal_adagrad(w0, a0, lr, l1, l2, g, emulate=emulate)
+    assert p.data is data
+    np.testing.assert_array_equal(data, w_ref, strict=True)
+    np.testing.assert_array_equal(opt.accum[0], a_ref, strict=True)
+    np.testing.assert_array_equal(old_accum, np.full((5, 3), 0.1, np.float32), strict=True)
+    assert not old_accum.flags.writeable and opt.accum[0] is not old_accum
+    state = opt.state_dict()
+    opt(((idx, g),) if sparse else (g,))
+    np.testing.assert_array_equal(state["accum"][0], a_ref, strict=True)  # a copy, not the live array
+
+
+def test_read_only_parameter_array_is_replaced_not_written():
+    """An array that cannot be written in place is replaced (the kernel runs functionally), same bits."""
+    data = np.linspace(-1.0, 1.0, 6)
+    data.setflags(write=False)
+    p, q = Parameter(data, name="ro"), Parameter(data.copy(), name="rw")
+    opt = ProximalAdagrad([p, q], learning_rate=0.1, l1=0.01)
+    g = np.linspace(0.5, -0.5, 6)
+    for _ in range(2):  # the second step writes the (writable) replacement in place
+        opt((g, g))
+    assert p.data is not data and np.array_equal(data, np.linspace(-1.0, 1.0, 6))
+    assert p.data.tobytes() == q.data.tobytes()
+    assert opt.accum[0].tobytes() == opt.accum[1].tobytes()
+
+
+def test_gradient_that_is_another_parameters_array_is_read_before_any_write():
+    """Parameters are written one after the other: a gradient aliasing one still has its old values."""
+    rng = np.random.default_rng(6)
+    a0, b0 = rng.standard_normal(4), rng.standard_normal(4)
+    a, b = Parameter(a0.copy(), name="a"), Parameter(b0.copy(), name="b")
+    ProximalAdagrad([a, b], learning_rate=0.1, l1=0.01)((b.data, a.data[::-1]))
+    c, d = Parameter(a0.copy(), name="a"), Parameter(b0.copy(), name="b")
+    ProximalAdagrad([c, d], learning_rate=0.1, l1=0.01)((b0.copy(), a0[::-1].copy()))
+    assert (a.data.tobytes(), b.data.tobytes()) == (c.data.tobytes(), d.data.tobytes())
+
+
+def test_overlapping_parameters_are_updated_from_their_values_before_the_step():
+    """Two parameters viewing overlapping memory: each update reads the values of before the step."""
+    buf = np.arange(6.0)
+    p, q = Parameter(buf[:4], name="p"), Parameter(buf[2:], name="q")
+    opt = ProximalAdagrad([p, q], learning_rate=0.1)
+    opt((np.ones(4), np.ones(4)))
+    r, s = Parameter(np.arange(4.0), name="p"), Parameter(np.arange(2.0, 6.0), name="q")
+    ProximalAdagrad([r, s], learning_rate=0.1)((np.ones(4), np.ones(4)))
+    assert (p.data.tobytes(), q.data.tobytes()) == (r.data.tobytes(), s.data.tobytes())
+    assert np.array_equal(buf, np.arange(6.0))  # the overlapping views were replaced, not written
+
+
+@pytest.mark.parametrize("emulate", [None, "mindspore"])
+def test_step_allocates_no_parameter_sized_array(emulate):
+    """In place: a step's peak allocation is far below one parameter (the kernels' O(chunk) at most)."""
+    import tracemalloc
+
+    n = 1 << 22
+    rng = np.random.default_rng(7)
+    params = [Parameter(rng.standard_normal(n, dtype=np.float32), name=f"p{i}") for i in range(2)]
+    grads = tuple(rng.standard_normal(n, dtype=np.float32) for _ in params)
+    opt = ProximalAdagrad(params, learning_rate=0.01, l1=1e-4, emulate=emulate)
+    opt(grads)  # compiles and primes outside the measurement
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        opt(grads)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - base <= 0.10 * params[0].data.nbytes, f"a step allocated {(peak - base) / 4 / n:.2f} arrays"

@@ -301,6 +301,56 @@ def test_failed_step_changes_nothing(kwargs, grads, error, named):
     assert opt.global_step == before[2]
 
 
+# Failures of the kernels' own checks in the *last* parameter, after the others were prepared. Each row:
+# the last parameter's dtype, optimizer kwargs, new data bound to it before the failing call (a user may
+# rebind Parameter.data; None: keep it), its gradient in that call, the error, substrings of the message.
+KERNEL_CHECK_ERRORS = [
+    pytest.param(np.float64, {}, np.ones((5, 3)), np.ones((5, 3)), ValueError, ["grads[2]", "accum", "shape"],
+                 id="accum-shape"),
+    pytest.param(
+        np.float64, {}, np.ones((5, 2), np.float32), np.ones((5, 2), np.float32), TypeError,
+        ["grads[2]", "accum", "dtype"], id="accum-dtype",
+    ),
+    pytest.param(np.float64, {}, np.ones((5, 2), np.int64), np.ones((5, 2), np.int64), TypeError,
+                 ["grads[2]", "var"], id="int-data"),
+    pytest.param(
+        np.float32, {"learning_rate": 1e39}, None, np.ones((5, 2), np.float32), ValueError,
+        ["grads[2]", "lr", "float32"], id="lr-overflows-float32",
+    ),
+    pytest.param(
+        np.float16, {"emulate": "mindspore"}, None, (np.array([1]), np.ones((1, 2), np.float16)), TypeError,
+        ["grads[2]", "sparse"], id="mindspore-float16-sparse",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dtype", "kwargs", "data", "grad", "error", "named"), KERNEL_CHECK_ERRORS)
+def test_failed_kernel_check_in_the_last_parameter_changes_nothing(dtype, kwargs, data, grad, error, named):
+    """Phase 1 checks every parameter's kernel call before phase 2 writes any parameter in place."""
+    first = np.float32 if kwargs.get("emulate") else np.float64
+    params = _three_params()
+    for p, dt in zip(params, (first, first, dtype), strict=True):
+        p.data = p.data.astype(dt)
+    good = tuple(g.astype(p.data.dtype) for g, p in zip(GOOD, params, strict=True))
+    opt = ProximalAdagrad(params, **kwargs)
+    if "learning_rate" not in kwargs:  # a huge lr fails from the first step
+        opt(good)
+    if data is not None:
+        params[2].data = data
+    before = [p.data.copy() for p in params], [a.copy() for a in opt.accum], opt.global_step
+    data_ids = [id(p.data) for p in params]
+    with pytest.raises(error) as info:
+        opt((*good[:2], grad))
+    for text in named:
+        assert text in str(info.value), str(info.value)
+    for p, w in zip(params, before[0], strict=True):
+        np.testing.assert_array_equal(p.data, w, strict=True)
+    for a, a_old in zip(opt.accum, before[1], strict=True):
+        np.testing.assert_array_equal(a, a_old, strict=True)
+    assert [id(p.data) for p in params] == data_ids
+    assert opt.global_step == before[2]
+
+
 def test_exhausted_lr_keeps_failing_and_changes_nothing():
     p = Parameter(np.ones(2), name="w")
     opt = ProximalAdagrad([p], learning_rate=np.array([0.1, 0.2]))

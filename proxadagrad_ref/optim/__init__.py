@@ -4,7 +4,8 @@ Modules: :mod:`.parameter` (Parameter), :mod:`.groups` (parameter groups),
 :mod:`.lr` (learning-rate resolution), :mod:`.weight_decay`,
 :mod:`.centralization`, :mod:`.loss_scale`, :mod:`.grads` (gradient forms and
 duplicate summing), :mod:`.numerics` (each stage's rounding per profile),
-:mod:`.pipeline` (the step), :mod:`.state` (state I/O), :mod:`.optimizer`.
+:mod:`.pipeline` (the step: check everything, then update in place), :mod:`.plans`
+(one parameter's checked kernel call), :mod:`.state` (state I/O), :mod:`.optimizer`.
 """
 
 from .optimizer import ProximalAdagrad

@@ -107,7 +107,14 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stage
     dense gradient stays in the parameter dtype: widening it to the work dtype
     and rounding it back would give the same bits. The caller prefixes messages
     with which gradient they are about.
+
+    A dense NumPy gradient of a NumPy parameter with its dtype and shape is
+    recognised first (NumPy arrays are all on the CPU); anything else, valid or
+    not, takes every check below.
     """
+    if not stages and type(grad) is np.ndarray and type(data) is np.ndarray:
+        if grad.dtype == data.dtype and grad.shape == data.shape:
+            return StepGrad(grad)
     xp = array_namespace("parameter", data)
     indices, values = _split(grad, data)
     if indices is None:
@@ -191,8 +198,10 @@ def to_param_dtype(grad: StepGrad, data: Array) -> StepGrad:
     NumPy arithmetic on 0-d arrays returns scalars (``np.float64`` even counts as
     a Python float); the kernel is handed a 0-d array again.
     """
-    xp = array_namespace("parameter", data)
     values = grad.values
+    if type(values) is np.ndarray and values.dtype == data.dtype:
+        return grad
+    xp = array_namespace("parameter", data)
     if values.dtype != data.dtype:
         values = xp.astype(values, data.dtype)
     if isinstance(values, np.generic):

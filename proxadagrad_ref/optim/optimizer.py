@@ -8,12 +8,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from .._compat import array_namespace, device
 from .._profiles import get_profile
 from .groups import ParamConfig, parse_params
 from .numerics import numerics_for
 from .parameter import Parameter
-from .pipeline import Hyper, commit, compute_step, learning_rates
+from .pipeline import Hyper, learning_rates, plan_step, run_step
 from .state import check_state, describe, read_state, write_state
 from .validation import check_bool, check_float, check_loss_scale
 
@@ -51,8 +53,10 @@ class ProximalAdagrad:
     The stages run in MindSpore's order -- weight decay, gradient
     centralization, loss scale, summing of duplicate sparse rows, learning
     rate of the step, kernel, ``global_step += 1`` -- see
-    :mod:`proxadagrad_ref.optim.pipeline`. Every parameter's result is computed
-    before any is written, so a call that raises changes nothing.
+    :mod:`proxadagrad_ref.optim.pipeline`. A call first runs every stage and
+    every check of the kernels for every parameter, then updates each
+    parameter's array and its accumulator **in place** (``Parameter.data``
+    keeps its identity, as in MindSpore); a call that raises changes nothing.
 
     Parameters
     ----------
@@ -74,7 +78,9 @@ class ProximalAdagrad:
     use_locking : bool
         True: a call holds the lock of every parameter it updates (and the
         optimizer's), so concurrent calls from several threads serialize and
-        lose no update. False: no lock is taken.
+        lose no update. False: those locks are not taken; concurrent calls
+        interleave (only the short write of each parameter is serialized, by
+        a private update lock, so arrays never mix two writes).
     loss_scale : float
         Fixed loss scale ``> 0`` (int converted) to divide out of the gradients.
     weight_decay : float, int or callable
@@ -179,16 +185,24 @@ class ProximalAdagrad:
         ]
         self._step = 0
         self._lock = threading.Lock()
+        self._state_token = object()  # replaced whenever the accumulators change
+        self._accum_snapshot: tuple[object, tuple[Array, ...]] | None = None
 
     # --- the step -------------------------------------------------------------------------------------------
 
     def __call__(self, grads: tuple[object, ...]) -> bool:
         """Apply one step with `grads` (one per parameter, in :attr:`parameters` order); return True."""
         with self._locked():
-            results = compute_step(self._configs, self._accums, grads, self._step, self._hyper)
-            commit(self._configs, self._accums, results)
+            plans = plan_step(self._configs, self._accums, grads, self._step, self._hyper)
+            run_step(plans, self._accums)
             self._step += 1
+            self._accums_changed()
         return True
+
+    def _accums_changed(self) -> None:
+        """Retire the :attr:`accum` snapshot (a reader holding it keeps it; the optimizer lets it go)."""
+        self._state_token = object()
+        self._accum_snapshot = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -210,8 +224,18 @@ class ProximalAdagrad:
 
     @property
     def accum(self) -> tuple[Array, ...]:
-        """The accumulators, aligned with :attr:`parameters`."""
-        return tuple(self._accums)
+        """Copies of the accumulators, aligned with :attr:`parameters` (read-only for NumPy).
+
+        The optimizer updates its accumulators in place; this is a snapshot
+        taken after the latest step (or load), shared by every read until the
+        next one, and never changed by later steps.
+        """
+        token = self._state_token
+        cached = self._accum_snapshot
+        if cached is None or cached[0] is not token:
+            copies = tuple(_snapshot(a, c.param) for a, c in zip(self._accums, self._configs, strict=True))
+            cached = self._accum_snapshot = (token, copies)
+        return cached[1]
 
     @property
     def global_step(self) -> int:
@@ -244,7 +268,7 @@ class ProximalAdagrad:
     def state_dict(self) -> dict[str, Any]:
         """Accumulators (NumPy copies), global step, hyper-parameters and parameter names/shapes/dtypes."""
         with self._locked():
-            return describe(list(self.parameters), self._accums, self._step, self._hyper_dict())
+            return describe(list(self.parameters), list(self.accum), self._step, self._hyper_dict())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; a state that does not match is refused and nothing changes."""
@@ -253,6 +277,7 @@ class ProximalAdagrad:
             step, accums = check_state(state, expected, list(self.parameters))
             self._accums[:] = accums
             self._step = step
+            self._accums_changed()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`state_dict` to `path` (``.npz`` with a JSON ``metadata`` entry)."""
@@ -261,6 +286,15 @@ class ProximalAdagrad:
     def load(self, path: str | os.PathLike[str]) -> None:
         """Read a file written by :meth:`save` (``allow_pickle=False``) and :meth:`load_state_dict` it."""
         self.load_state_dict(read_state(path))
+
+
+def _snapshot(accum: Array, param: Parameter) -> Array:
+    """A copy of `accum`, taken while no step writes it (read-only for NumPy)."""
+    with param._update_lock:
+        copy = array_namespace("accumulator", accum).asarray(accum, copy=True)
+    if isinstance(copy, np.ndarray):
+        copy.flags.writeable = False
+    return copy
 
 
 def _new_accum(param: Parameter, value: float, emulate: str | None, prox_step: str) -> Array:

@@ -26,10 +26,18 @@ class Parameter:
 
     Notes
     -----
-    An optimizer step *replaces* ``data`` with a new array (the kernels run
-    with ``inplace=False`` so that a failed step changes nothing); it never
-    writes into the old array. Hold the :class:`Parameter`, not its array.
-    ``lock`` is taken by optimizers built with ``use_locking=True``.
+    An optimizer step updates ``data`` **in place**: the array keeps its
+    identity from step to step (as a MindSpore Parameter's tensor does), so
+    a reference to it sees the new values; copy it to keep the old ones. A
+    step checks everything before it writes anything, so a step that raises
+    leaves ``data`` untouched. Arrays that cannot be written in place (a
+    read-only NumPy array, a JAX array) are replaced by a new array instead.
+    ``data`` may be rebound between steps; the next step updates the new array.
+
+    ``lock`` is taken by optimizers built with ``use_locking=True`` for a
+    whole step; hold it to read ``data`` while such an optimizer may step in
+    another thread. A private update lock, held only while a step writes this
+    parameter, keeps concurrent writes (also of unlocked optimizers) whole.
 
     Examples
     --------
@@ -40,13 +48,14 @@ class Parameter:
 
     """
 
-    __slots__ = ("_data", "lock", "name")
+    __slots__ = ("_data", "_update_lock", "lock", "name")
 
     def __init__(self, data: Array, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, got {name!r}")
         self.name = name
         self.lock = threading.Lock()
+        self._update_lock = threading.Lock()
         self._data = _checked_data(data, name)
 
     @property

@@ -1,6 +1,8 @@
-"""The optimizer step as a pipeline of small stages, computed for every parameter before anything is written.
+"""The optimizer step in two phases: check and prepare every parameter, then update every parameter in place.
 
-Per parameter, in MindSpore's order (``ProximalAdagrad.construct``):
+**Phase 1** (:func:`plan_step`) runs every stage that can fail, for every
+parameter, in update order, and writes nothing. Per parameter, in MindSpore's
+order (``ProximalAdagrad.construct``):
 
 1. :func:`~.grads.as_step_grad` -- check the gradient, convert to the work dtype;
 2. :func:`~.weight_decay.apply_weight_decay` -- ``w * wd * loss_scale + g``;
@@ -8,13 +10,30 @@ Per parameter, in MindSpore's order (``ProximalAdagrad.construct``):
 4. :func:`~.loss_scale.scale_grad` -- times ``1/loss_scale``;
 5. :func:`~.grads.sum_duplicates` -- sparse rows of one index summed;
 6. :func:`~.grads.to_param_dtype` -- the one rounding of the exact profile;
-7. the kernel (:func:`~proxadagrad_ref.apply_proximal_adagrad` or
-   :func:`~proxadagrad_ref.sparse_apply_proximal_adagrad`, ``inplace=False``)
-   with the learning rate of the current step.
+7. :func:`detach` -- a gradient sharing memory with a parameter is copied
+   (phase 2 writes parameters before it reads later gradients);
+8. :func:`~.plans.plan_kernel` -- every check of the kernel (dtype and
+   profile, accumulator, hyper-parameters, gradient, accumulator ``>= 0``),
+   giving a :class:`~.plans.Plan`.
 
-:func:`compute_step` runs all of it and returns the new arrays; :func:`commit`
-writes them. A failure anywhere in :func:`compute_step` therefore leaves every
-parameter, accumulator and the global step untouched.
+The learning rate of the step is read for every parameter first
+(:func:`learning_rates`); weight-decay factors, profiles and the rounded
+``lr``/``l1``/``l2`` are computed once per step for all the parameters that
+share them (:class:`DecayFactors`, :class:`~.plans.Kernels`).
+
+**Phase 2** (:func:`run_step`) executes the plans: each kernel writes the
+parameter's own array and its accumulator (``inplace=True``), so
+``Parameter.data`` keeps its identity from step to step, as a MindSpore
+Parameter does. Phase 2 is arithmetic only: for inputs that passed phase 1
+the kernels do not raise. A failure anywhere in phase 1 therefore leaves every
+parameter, accumulator and the global step untouched (bit for bit, and not
+rebound). Outside that guarantee: an interruption (``KeyboardInterrupt``) or
+running out of memory during phase 2 can leave a step applied to some
+parameters only.
+
+Arrays that cannot be written in place (read-only NumPy arrays, JAX arrays)
+and parameters whose memory overlaps another parameter's are updated
+functionally in phase 1 and rebound in phase 2 (see :mod:`.plans`).
 """
 
 from __future__ import annotations
@@ -24,16 +43,25 @@ from typing import Any
 
 import numpy as np
 
-from .._dense import apply_proximal_adagrad
-from .._sparse import sparse_apply_proximal_adagrad
 from .centralization import centralization_applies, centralize
 from .grads import StepGrad, as_step_grad, sum_duplicates, to_param_dtype
 from .groups import ParamConfig
 from .loss_scale import scale_grad
 from .numerics import PipelineNumerics
+from .plans import Kernels, Plan, execute, plan_kernel
 from .weight_decay import apply_weight_decay, decay_factor
 
-__all__ = ["Hyper", "commit", "compute_step", "learning_rates"]
+__all__ = [
+    "DecayFactors",
+    "Hyper",
+    "Layout",
+    "detach",
+    "effective_grad",
+    "learning_rates",
+    "memory_owner",
+    "plan_step",
+    "run_step",
+]
 
 Array = Any
 
@@ -66,7 +94,38 @@ def learning_rates(configs: list[ParamConfig], step: int, numerics: PipelineNume
     return rates
 
 
-def effective_grad(grad: object, config: ParamConfig, step: int, hyper: Hyper) -> StepGrad:
+class DecayFactors:
+    """The weight-decay factors of one step: each source read once, by the first parameter using it.
+
+    Parameters
+    ----------
+    step : int
+        The global step.
+    hyper : Hyper
+        The optimizer's settings (loss scale, numerics).
+
+    """
+
+    def __init__(self, step: int, hyper: Hyper) -> None:
+        self.step, self.hyper = step, hyper
+        self._factors: dict[int, float] = {}
+
+    def __call__(self, config: ParamConfig) -> float:
+        """The factor ``wd * loss_scale`` of `config`'s weight decay at this step."""
+        key = id(config.weight_decay)
+        found = self._factors.get(key)
+        if found is None:
+            found = self._factors[key] = decay_factor(
+                config.weight_decay,
+                self.step,
+                self.hyper.loss_scale,
+                self.hyper.numerics,
+                f"weight_decay of parameter {config.param.name!r}",
+            )
+        return found
+
+
+def effective_grad(grad: object, config: ParamConfig, hyper: Hyper, factors: DecayFactors) -> StepGrad:
     """Stages 1-6: the gradient the kernel receives."""
     data = config.param.data
     numerics = hyper.numerics
@@ -74,14 +133,7 @@ def effective_grad(grad: object, config: ParamConfig, step: int, hyper: Hyper) -
     stages = config.decay or centralize_now or hyper.loss_scale != 1
     g = as_step_grad(grad, data, numerics, stages=stages)
     if config.decay:
-        factor = decay_factor(
-            config.weight_decay,
-            step,
-            hyper.loss_scale,
-            numerics,
-            f"weight_decay of parameter {config.param.name!r}",
-        )
-        g = apply_weight_decay(g, data, factor)
+        g = apply_weight_decay(g, data, factors(config))
     if centralize_now:
         g = centralize(g, numerics)
     g = scale_grad(g, hyper.loss_scale, numerics)
@@ -89,58 +141,87 @@ def effective_grad(grad: object, config: ParamConfig, step: int, hyper: Hyper) -
     return to_param_dtype(g, data)
 
 
-def run_kernel(data: Array, accum: Array, grad: StepGrad, lr: float, hyper: Hyper) -> tuple[Array, Array]:
-    """Stage 7: one kernel call with ``inplace=False``."""
-    l1, l2 = hyper.numerics.scalar(hyper.l1), hyper.numerics.scalar(hyper.l2)
-    if grad.indices is None:
-        return apply_proximal_adagrad(
-            data,
-            accum,
-            lr,
-            l1,
-            l2,
-            grad.values,
-            prox_step=hyper.prox_step,
-            emulate=hyper.emulate,
-            inplace=False,
-        )
-    return sparse_apply_proximal_adagrad(
-        data,
-        accum,
-        lr,
-        l1,
-        l2,
-        grad.values,
-        grad.indices,
-        duplicates="sum",
-        prox_step=hyper.prox_step,
-        emulate=hyper.emulate,
-        inplace=False,
-    )
+def memory_owner(x: object) -> object | None:
+    """The object that owns a NumPy array's memory (the end of its ``base`` chain); None for other arrays."""
+    if not isinstance(x, np.ndarray):
+        return None
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x if x.base is None else x.base
 
 
-def compute_step(
+@dataclass(frozen=True)
+class Layout:
+    """Where the parameters' memory lies, for one step (NumPy arrays only; other libraries are not inspected).
+
+    Attributes
+    ----------
+    owners : frozenset of int
+        ``id`` of the owner (:func:`memory_owner`) of every parameter array.
+    shared : frozenset of int
+        Positions of the parameters whose array may overlap another parameter's.
+
+    """
+
+    owners: frozenset[int]
+    shared: frozenset[int]
+
+    @classmethod
+    def of(cls, configs: list[ParamConfig]) -> Layout:
+        """The layout of the parameters' arrays (overlaps are looked for among arrays of one owner)."""
+        by_owner: dict[int, list[int]] = {}
+        shared: set[int] = set()
+        for i, config in enumerate(configs):
+            owner = memory_owner(config.param.data)
+            if owner is None:
+                continue
+            same = by_owner.setdefault(id(owner), [])
+            for j in same:
+                if np.may_share_memory(configs[j].param.data, config.param.data):
+                    shared.update((i, j))
+            same.append(i)
+        return cls(frozenset(by_owner), frozenset(shared))
+
+
+def detach(grad: StepGrad, layout: Layout) -> StepGrad:
+    """Stage 7: copy gradient values that share memory with a parameter (they may *be* a parameter's array).
+
+    Phase 2 writes the parameters one after the other; a later parameter's
+    gradient must still hold the values it had when the step was called.
+    """
+    owner = memory_owner(grad.values)
+    if owner is not None and id(owner) in layout.owners:
+        return grad.replace(grad.values.copy(order="K"))
+    return grad
+
+
+def plan_step(
     configs: list[ParamConfig], accums: list[Array], grads: object, step: int, hyper: Hyper
-) -> list[tuple[Array, Array]]:
-    """New ``(param, accum)`` arrays for every parameter; raises before anything is written.
+) -> list[Plan]:
+    """Phase 1: every stage and every kernel check for every parameter; raises before anything is written.
 
-    Errors raised by a stage are re-raised with the same class and a message
-    that starts with the gradient and parameter concerned.
+    Errors raised for one parameter are re-raised with the same class and a
+    message that starts with the gradient and parameter concerned.
     """
     if not isinstance(grads, (tuple, list)):
         raise TypeError(f"grads must be a tuple with one gradient per parameter, got {type(grads).__name__}")
     if len(grads) != len(configs):
         raise ValueError(f"grads has {len(grads)} gradients but the optimizer has {len(configs)} parameters")
     rates = learning_rates(configs, step, hyper.numerics)
-    results = []
-    for i, (config, accum, grad, lr) in enumerate(zip(configs, accums, grads, rates, strict=True)):
-        try:
-            with np.errstate(all="ignore"):  # IEEE special values are documented semantics, not warnings
-                g = effective_grad(grad, config, step, hyper)
-            results.append(run_kernel(config.param.data, accum, g, lr, hyper))
-        except (TypeError, ValueError, IndexError) as exc:
-            raise _with_prefix(exc, _label(i, config)) from exc
-    return results
+    numerics = hyper.numerics
+    kernels = Kernels(hyper.emulate, hyper.prox_step, numerics.scalar(hyper.l1), numerics.scalar(hyper.l2))
+    factors = DecayFactors(step, hyper)
+    layout = Layout.of(configs)
+    plans = []
+    with np.errstate(all="ignore"):  # IEEE special values are documented semantics, not warnings
+        for i, (config, accum, grad, lr) in enumerate(zip(configs, accums, grads, rates, strict=True)):
+            try:
+                g = detach(effective_grad(grad, config, hyper, factors), layout)
+                alone = i not in layout.shared
+                plans.append(plan_kernel(i, config.param, accum, g, lr, kernels, alone=alone))
+            except (TypeError, ValueError, IndexError) as exc:
+                raise _with_prefix(exc, _label(i, config)) from exc
+    return plans
 
 
 def _with_prefix(exc: Exception, prefix: str) -> Exception:
@@ -150,8 +231,7 @@ def _with_prefix(exc: Exception, prefix: str) -> Exception:
     return cls(f"{prefix}: {exc}")
 
 
-def commit(configs: list[ParamConfig], accums: list[Array], results: list[tuple[Array, Array]]) -> None:
-    """Write the new arrays: rebinds each ``Parameter.data`` and accumulator (cannot fail)."""
-    for i, (config, (new_param, new_accum)) in enumerate(zip(configs, results, strict=True)):
-        config.param.data = new_param
-        accums[i] = new_accum
+def run_step(plans: list[Plan], accums: list[Array]) -> None:
+    """Phase 2: execute every plan (kernels in place, or the rebinding of arrays computed in phase 1)."""
+    for plan in plans:
+        execute(plan, accums)
