@@ -675,8 +675,7 @@ def csr_touched_rows(indptr: np.ndarray) -> np.ndarray:
     if numba_available() and indptr.dtype in (np.int32, np.int64) and indptr.shape[0] > 1:
         from ._numba_ops import csr_touched_rows as walk
 
-        out = np.empty(min(indptr.shape[0] - 1, max(int(indptr[-1]) - int(indptr[0]), 0)), np.int64)
-        return out[: walk(indptr, out)]
+        return np.asarray(walk(indptr))
     return np.flatnonzero(indptr[1:] != indptr[:-1]).astype(np.int64)
 
 

@@ -442,20 +442,22 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
 
 
 @numba.njit(nogil=True)
-def csr_touched_rows(indptr: Any, out: Any) -> int:  # pragma: no cover - compiled
-    """Write the rows of a CSR ``indptr`` that hold entries into `out`; return how many.
+def csr_touched_rows(indptr: Any) -> Any:  # pragma: no cover - compiled
+    """The rows of a CSR ``indptr`` that hold entries, ascending, as a new int64 array.
 
     Walks from one non-empty row to the next: the row holding entry ``p`` is
     the last ``r`` with ``indptr[r] <= p``, found by a galloping search forward
     from the previous row (steps 1, 2, 4, ... then bisection), so the cost is
     O(touched rows x log gap) and stays near the previous row in memory; a scan
     of every row costs O(rows). `indptr` must be non-decreasing (scipy checks
-    it) and `out` at least as long as the number of touched rows
-    (``min(rows, nnz)`` suffices).
+    it). The result grows by doubling from 1 Ki rows: sizing it for the worst
+    case (``min(rows, nnz)``) allocated megabytes that the kernel then had to
+    fault in (and zero, as huge pages) on every call.
     """
     n = indptr.shape[0] - 1
     end = indptr[n]
     p = indptr[0]
+    out = np.empty(min(n, 1024), np.int64)
     lo = 0  # invariant: indptr[lo] <= p < end = indptr[n]
     count = 0
     while p < end:
@@ -471,8 +473,12 @@ def csr_touched_rows(indptr: Any, out: Any) -> int:  # pragma: no cover - compil
                 lo = mid
             else:
                 hi = mid
+        if count == out.shape[0]:
+            grown = np.empty(min(n, 2 * count), np.int64)
+            grown[:count] = out
+            out = grown
         out[count] = lo
         count += 1
         lo += 1
         p = indptr[lo]
-    return count
+    return out[:count]
