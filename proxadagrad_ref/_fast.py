@@ -547,13 +547,13 @@ def _chunked_evaluate(
 
 # -- numba -----------------------------------------------------------------------------------
 
-_KERNELS: dict[tuple[Formula, str], Any] = {}
+_KERNELS: dict[tuple[Formula, np.dtype[Any]], Any] = {}
 _KERNELS_LOCK = threading.Lock()
 
 
 def _kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
     """The compiled parallel kernel of `formula` for compute dtype `compute` (built once, kept)."""
-    key = (formula, compute.name)
+    key = (formula, compute)
     with _KERNELS_LOCK:
         found = _KERNELS.get(key)
         if found is None:
@@ -597,12 +597,12 @@ def _numba_evaluate(
         pass
 
 
-_ROW_KERNELS: dict[tuple[Formula, str], Any] = {}
+_ROW_KERNELS: dict[tuple[Formula, np.dtype[Any]], Any] = {}
 
 
 def _row_kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
     """The compiled row loops of `formula` (see ``_numba_ops.make_row_kernel``), built once."""
-    key = (formula, compute.name)
+    key = (formula, compute)
     with _KERNELS_LOCK:
         found = _ROW_KERNELS.get(key)
         if found is None:

@@ -98,6 +98,14 @@ def check_like_var(
         raise ValueError(f"{name} has shape {tuple(x.shape)} but must have shape {want}")  # type: ignore[attr-defined]
 
 
+_NUMPY_HYPER_DTYPE: dict[Any, np.dtype[Any]] = {
+    np.dtype(np.float16): np.dtype(np.float32),
+    np.dtype(np.float32): np.dtype(np.float32),
+    np.dtype(np.float64): np.dtype(np.float64),
+}
+_NO_OVERFLOW: dict[np.dtype[Any], float] = {np.dtype(np.float32): 3.0e38, np.dtype(np.float64): 1.0e308}
+
+
 def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) -> Array:
     """Convert `value` (a real number or 0-d floating array) to a 0-d array of the hyper-parameter dtype.
 
@@ -107,6 +115,12 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
     value is rounded to it first, as a framework kernel receives it, then
     checked: it must be finite and ``>= 0``.
     """
+    if (type(value) is float or type(value) is int) and type(var) is np.ndarray:
+        # NumPy parameter, Python number well inside the hyper-parameter dtype's range: the
+        # rounding below cannot overflow; NaN, infinities and negatives take the full path.
+        hyper = _NUMPY_HYPER_DTYPE.get(var.dtype)
+        if hyper is not None and 0 <= value < _NO_OVERFLOW[hyper]:
+            return np.array(float(value), dtype=hyper)  # as the full path: float(value), then rounded
     hyper_dtype = xp.float32 if var.dtype == getattr(xp, "float16", None) else var.dtype
     if isinstance(value, bool) or (not isinstance(value, numbers.Real) and not is_array(value)):
         raise TypeError(f"{name} must be a real number or a 0-d array, got {type(value).__name__}")
@@ -123,8 +137,15 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
         with np.errstate(over="ignore"):  # overflow to inf is reported below, naming the argument
             rounded = xp.astype(value, hyper_dtype)
     else:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an int beyond float64
+            raise ValueError(
+                f"{name} must be a finite number >= 0 in {dtype_name(xp, hyper_dtype)}, got an integer "
+                f"of {int(value).bit_length()} bits"  # type: ignore[call-overload]
+            ) from None
         with np.errstate(over="ignore"):
-            rounded = xp.asarray(float(value), dtype=hyper_dtype, device=device(var))  # type: ignore[arg-type]
+            rounded = xp.asarray(number, dtype=hyper_dtype, device=device(var))
     if not bool(xp.isfinite(rounded)) or not bool(rounded >= 0):
         wanted = dtype_name(xp, hyper_dtype)
         raise ValueError(f"{name} must be a finite number >= 0 in {wanted}, got {value!r}")

@@ -171,3 +171,30 @@ def test_same_array_for_var_and_accum_is_refused_for_inplace() -> None:
 def test_bad_input_catalogue_size() -> None:
     # The catalogue itself is data the reliability page reports; keep it from shrinking unnoticed.
     assert len(DENSE_CASES) + len(SPARSE_CASES) >= 40
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_hyperparameter_fast_path_matches_full_path(dtype: type) -> None:
+    """Python numbers on NumPy parameters take a shortcut; it gives the full check's value, dtype and bits."""
+    import array_api_compat
+
+    from proxadagrad_ref._validation import check_hyperparameter
+
+    var = np.ones(3, dtype)
+    xp = array_api_compat.array_namespace(var)
+    values: list[float | int] = [0, 1, 7, 2**60 + 2**36 + 1, 10**30, 0.0, -0.0, 0.1, 1e-45, 1e-320, 2.9e38,
+                                 3.0e38, 3.3e38, 3.4028235e38, 1e300, 1.7e308]
+    def outcome(v: object) -> tuple[str, bytes] | str:
+        try:
+            r = check_hyperparameter("lr", v, var, xp)
+        except ValueError as exc:
+            assert "lr" in str(exc)
+            return "ValueError"
+        assert type(r) is np.ndarray and r.shape == ()
+        return r.dtype.name, r.tobytes()
+
+    for v in [*values, -1, -1e-30, float("nan"), float("inf"), -float("inf"), 1e39]:
+        # np.float64(v) is not a Python number: it takes the full path
+        assert outcome(v) == outcome(np.float64(v)), v
+    assert outcome(10**400) == "ValueError"  # beyond float64: refused, naming the argument
+    assert outcome(1e39) == ("ValueError" if dtype != np.float64 else ("float64", np.float64(1e39).tobytes()))

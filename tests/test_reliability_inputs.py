@@ -102,6 +102,7 @@ KERNEL_CASES: list[tuple[str, Callable[[], dict[str, Any]], dict[str, Any], type
     ("d-l2-inf-array", dense_args, {"l2": np.array(np.inf, F32)}, ValueError, "l2"),
     ("d-l1-overflows-float32", dense_args, {"l1": 1e300}, ValueError, "l1"),
     ("d-lr-complex", dense_args, {"lr": 1j}, TypeError, "lr"),
+    ("d-lr-int-beyond-float64", dense_args, {"lr": 10**400}, ValueError, "lr"),
     ("d-lr-list", dense_args, {"lr": [0.1]}, TypeError, "lr"),
     ("d-lr-0d-int-strict", strict_args, {"lr": xps.asarray(1)}, TypeError, "lr"),
     ("d-grad-list", dense_args, {"grad": [[0.5] * 3] * 4}, TypeError, "grad"),
