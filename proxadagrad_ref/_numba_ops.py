@@ -451,7 +451,7 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
         for r in range(n):
             if r + _AHEAD < n:
                 for j in range(0, inner, line):
-                    _prefetch(accum, idx[r + _AHEAD], j)
+                    _prefetch(accum, idx[r + _AHEAD], j)  # type: ignore[call-arg]  # (an intrinsic)
             row = accum[idx[r]]
             ok = True
             for j in range(inner):  # no exit inside the row: the loop vectorizes (7x faster)
@@ -468,8 +468,8 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
         for r in range(n):
             if r + _AHEAD < n:
                 for j in range(0, inner, line):
-                    _prefetch(var, idx[r + _AHEAD], j)
-                    _prefetch(accum, idx[r + _AHEAD], j)
+                    _prefetch(var, idx[r + _AHEAD], j)  # type: ignore[call-arg]  # (an intrinsic)
+                    _prefetch(accum, idx[r + _AHEAD], j)  # type: ignore[call-arg]  # (an intrinsic)
             w = var[idx[r]]
             a = accum[idx[r]]
             g = grad[r]
