@@ -424,6 +424,8 @@ def _prefetch(typingctx, table, row, col):
     return types.void(table, types.intp, types.intp), codegen
 
 
+_prefetch_hint: Any = _prefetch  # called as prefetch(table, row, col) (the typing context is numba's)
+
 _AHEAD = 8
 """Rows prefetched ahead by the row loops: random rows of a large table are DRAM accesses, and a
 loop that waits for each in turn spends most of its time waiting (measured: 4,096 fresh rows of a
@@ -451,7 +453,7 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
         for r in range(n):
             if r + _AHEAD < n:
                 for j in range(0, inner, line):
-                    _prefetch(accum, idx[r + _AHEAD], j)  # type: ignore[call-arg]  # (an intrinsic)
+                    _prefetch_hint(accum, idx[r + _AHEAD], j)
             row = accum[idx[r]]
             ok = True
             for j in range(inner):  # no exit inside the row: the loop vectorizes (7x faster)
@@ -468,8 +470,8 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
         for r in range(n):
             if r + _AHEAD < n:
                 for j in range(0, inner, line):
-                    _prefetch(var, idx[r + _AHEAD], j)  # type: ignore[call-arg]  # (an intrinsic)
-                    _prefetch(accum, idx[r + _AHEAD], j)  # type: ignore[call-arg]  # (an intrinsic)
+                    _prefetch_hint(var, idx[r + _AHEAD], j)
+                    _prefetch_hint(accum, idx[r + _AHEAD], j)
             w = var[idx[r]]
             a = accum[idx[r]]
             g = grad[r]
