@@ -42,10 +42,12 @@ def main() -> None:
 
     sparse = [r for r in results["sparse"] if r["case"] == "unique"]
     right.plot([r["rows"] for r in sparse], [r["ms"] for r in sparse], "o-", label="unique rows")
-    for case, marker in (("dup50", "^"), ("csr", "D")):
+    labels = {"dup50": "50 % duplicates, sum", "csr": "scipy.sparse CSR",
+              "tensorflow": "TensorFlow 2.21 (same run)"}
+    for case, marker in (("dup50", "^"), ("csr", "D"), ("tensorflow", "x")):
         pts = [r for r in results["sparse"] if r["case"] == case]
-        right.plot([r["rows"] for r in pts], [r["ms"] for r in pts], marker,
-                   label={"dup50": "50 % duplicates, sum", "csr": "scipy.sparse CSR"}[case])
+        if pts:
+            right.plot([r["rows"] for r in pts], [r["ms"] for r in pts], marker, label=labels[case])
     right.set(xscale="log", yscale="log", xlabel="touched rows (of 1 Mi x 64 float32)", ylabel="ms",
               title="sparse in-place step")
     right.legend(fontsize=8)

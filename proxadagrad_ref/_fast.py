@@ -666,16 +666,35 @@ def update_rows(
     return True
 
 
+_WALK_BELOW = 1 / 256
+"""Walk ``indptr`` (numba) when it holds fewer than this many stored entries per row, else scan it.
+
+Measured (1 Mi-row ``indptr``, between sparse steps that evict it from the caches): the walk
+costs ~0.3 µs per touched row (dependent cache misses), the NumPy scan ~0.8 ns per row."""
+
+
 def csr_touched_rows(indptr: np.ndarray) -> np.ndarray:
     """Rows of a CSR matrix that hold at least one stored entry, ascending (int64).
 
-    With numba: a walk from one non-empty row to the next by binary search,
-    O(touched rows x log rows). Without: one comparison over all of `indptr`.
+    A very sparse matrix (fewer than :data:`_WALK_BELOW` entries per row) is
+    walked from one non-empty row to the next (numba, O(touched rows x log
+    gap)); otherwise ``indptr`` is scanned with one NumPy comparison (O(rows),
+    but at memory speed).
     """
-    if numba_available() and indptr.dtype in (np.int32, np.int64) and indptr.shape[0] > 1:
-        from ._numba_ops import csr_touched_rows as walk
+    rows = indptr.shape[0] - 1
+    if numba_available() and rows > 0 and indptr.dtype in (np.int32, np.int64):
+        if int(indptr[-1]) - int(indptr[0]) < rows * _WALK_BELOW:
+            return _csr_walk(indptr)
+    return _csr_scan(indptr)
 
-        return np.asarray(walk(indptr))
+
+def _csr_walk(indptr: np.ndarray) -> np.ndarray:
+    from ._numba_ops import csr_touched_rows as walk
+
+    return np.asarray(walk(indptr))
+
+
+def _csr_scan(indptr: np.ndarray) -> np.ndarray:
     return np.flatnonzero(indptr[1:] != indptr[:-1]).astype(np.int64)
 
 
