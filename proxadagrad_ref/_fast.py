@@ -699,14 +699,19 @@ def _csr_scan(indptr: np.ndarray) -> np.ndarray:
 
 
 def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str = "adaptive") -> None:
-    """Compile the numba kernel of a profile ahead of time (no-op without numba)."""
+    """Compile the numba kernels of a profile ahead of time (no-op without numba).
+
+    Both loops of each formula (into new arrays, and in place) for `dtype`.
+    """
     from ._profiles import get_profile
 
     dt = np.dtype(dtype)
     if not numba_available() or dt not in (np.float32, np.float64):
         return
     profile = get_profile(emulate, prox_step, _numpy_namespace(), dt)
-    x = np.ones(4, dt)
     h = np.asarray(0.5, dt)
     for formula in {profile.dense, profile.sparse}:
-        evaluate(profile, formula, _numpy_namespace(), x, x, x, h, h, h, prox_step=prox_step, engine="numba")
+        w, a, g = np.ones(4, dt), np.ones(4, dt), np.ones(4, dt)
+        evaluate(profile, formula, _numpy_namespace(), w, a, g, h, h, h, prox_step=prox_step, engine="numba")
+        evaluate(profile, formula, _numpy_namespace(), w, a, g, h, h, h, prox_step=prox_step, engine="numba",
+                 out=(w, a))
