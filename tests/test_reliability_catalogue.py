@@ -26,6 +26,7 @@ CATALOGUES: dict[str, list[str]] = {
     "optimizer": [
         "test_optimizer_errors::test_construction_errors",
         "test_optimizer_errors::test_failed_step_changes_nothing",
+        "test_optimizer_errors::test_failed_kernel_check_in_the_last_parameter_changes_nothing",
         "test_optimizer_errors::test_exhausted_lr_keeps_failing_and_changes_nothing",
         "test_reliability_inputs::test_optimizer_bad_call_raises_and_changes_nothing",
         "test_reliability_inputs::test_mixed_namespace_parameters_refuse_a_swapped_gradient",
@@ -91,7 +92,7 @@ def count() -> dict[str, int]:
 def test_catalogues_exist_and_total_is_reported() -> None:
     counts = count()
     assert all(n > 0 for n in counts.values()), counts
-    assert sum(counts.values()) >= 400, (
+    assert sum(counts.values()) >= 420, (
         counts
     )  # docs/reliability.md reports the figure; keep it from shrinking
 
