@@ -547,20 +547,25 @@ def _chunked_evaluate(
 
 # -- numba -----------------------------------------------------------------------------------
 
-_KERNELS: dict[tuple[Formula, np.dtype[Any]], Any] = {}
+_KERNELS: dict[tuple[Formula, np.dtype[Any], str], Any] = {}
 _KERNELS_LOCK = threading.Lock()
 
 
-def _kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
-    """The compiled parallel kernel of `formula` for compute dtype `compute` (built once, kept)."""
-    key = (formula, compute)
+def _kernel(formula: Formula, compute: np.dtype[Any], kind: str = "dense") -> Any:
+    """The compiled loops of `formula` for compute dtype `compute` (built once, kept).
+
+    ``kind="dense"``: ``(into_outputs, in_place)`` of ``_numba_ops.make_kernel``;
+    ``kind="rows"``: ``(rows_non_negative, rows_in_place)`` of ``_numba_ops.make_row_kernel``.
+    """
+    key = (formula, compute, kind)
     with _KERNELS_LOCK:
         found = _KERNELS.get(key)
         if found is None:
             from . import _numba_ops
 
             scalar = _numba_ops.compile_formula(formula, compute)
-            found = _KERNELS[key] = _numba_ops.make_kernel(scalar, compute)
+            make = _numba_ops.make_kernel if kind == "dense" else _numba_ops.make_row_kernel
+            found = _KERNELS[key] = make(scalar, compute)
         return found
 
 
@@ -597,22 +602,6 @@ def _numba_evaluate(
         pass
 
 
-_ROW_KERNELS: dict[tuple[Formula, np.dtype[Any]], Any] = {}
-
-
-def _row_kernel(formula: Formula, compute: np.dtype[Any]) -> Any:
-    """The compiled row loops of `formula` (see ``_numba_ops.make_row_kernel``), built once."""
-    key = (formula, compute)
-    with _KERNELS_LOCK:
-        found = _ROW_KERNELS.get(key)
-        if found is None:
-            from . import _numba_ops
-
-            scalar = _numba_ops.compile_formula(formula, compute)
-            found = _ROW_KERNELS[key] = _numba_ops.make_row_kernel(scalar, compute)
-        return found
-
-
 def update_rows(
     profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
     idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str, threads: int | None = None,
@@ -646,7 +635,7 @@ def update_rows(
         return False
     table, acc, rows = var.reshape(var.shape[0], inner), accum.reshape(accum.shape[0], inner), \
         grad.reshape(k, inner)
-    non_negative, in_place = _row_kernel(formula, compute)
+    non_negative, in_place = _kernel(formula, compute, "rows")
     if not non_negative(acc, idx):
         return False
     hyper = (lr[()], l1[()], l2[()])

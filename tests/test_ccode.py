@@ -44,7 +44,32 @@ def test_cases_cover_exact_and_mindspore_but_not_tensorflow() -> None:
     assert not _ccode.expressible(PROFILES["tensorflow"].dense)  # its table rsqrt has no C++ form
 
 
+def build(source: str, symbol: str, argtypes: list[Any], tmp: Path) -> Any:
+    """Compile C++ `source` with g++ (IEEE: no contraction, no fast math) and return its `symbol`."""
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    src, lib = tmp / f"{key}.cpp", tmp / f"{key}.so"
+    if not lib.exists():
+        src.write_text(source)
+        assert CXX is not None
+        subprocess.run(
+            [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
+             "-o", str(lib), str(src)],
+            check=True, capture_output=True,
+        )
+    fn = getattr(ctypes.CDLL(str(lib)), symbol)
+    fn.argtypes = argtypes
+    fn.restype = None
+    return fn
+
+
+def c_types(dtype: str) -> tuple[Any, Any]:
+    """ctypes of a contiguous array and of a scalar of `dtype`."""
+    array = np.ctypeslib.ndpointer(dtype=np.dtype(dtype), flags="C_CONTIGUOUS")
+    return array, (ctypes.c_float if dtype == "float32" else ctypes.c_double)
+
+
 def compile_body(body: str, dtype: str, tmp: Path) -> Any:
+    """A formula body in a C++ loop over arrays: ``pa_kernel(n, w, a, g, lr, l1, l2, w_out, a_out)``."""
     t = _C_TYPE[dtype]
     source = f"""#include <cmath>
 #include <math.h>
@@ -62,22 +87,9 @@ extern "C" void pa_kernel(long n, const {t}* w_, const {t}* a_, const {t}* g_, {
   }}
 }}
 """
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    src, lib = tmp / f"{key}.cpp", tmp / f"{key}.so"
-    if not lib.exists():
-        src.write_text(source)
-        assert CXX is not None
-        subprocess.run(
-            [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
-             "-o", str(lib), str(src)],
-            check=True, capture_output=True,
-        )
-    fn = ctypes.CDLL(str(lib)).pa_kernel
-    ptr = np.ctypeslib.ndpointer(dtype=np.dtype(dtype), flags="C_CONTIGUOUS")
-    scalar = ctypes.c_float if dtype == "float32" else ctypes.c_double
-    fn.argtypes = [ctypes.c_long, ptr, ptr, ptr, scalar, scalar, scalar, ptr, ptr]
-    fn.restype = None
-    return fn
+    array, scalar = c_types(dtype)
+    argtypes = [ctypes.c_long, array, array, array, scalar, scalar, scalar, array, array]
+    return build(source, "pa_kernel", argtypes, tmp)
 
 
 @pytest.fixture(scope="module")
@@ -179,23 +191,10 @@ extern "C" void pa_rows(long n, long long inner, const long long* idx, const {t}
   }}
 }}
 """
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    src, lib = tmp / f"rows-{key}.cpp", tmp / f"rows-{key}.so"
-    if not lib.exists():
-        src.write_text(source)
-        assert CXX is not None
-        subprocess.run(
-            [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
-             "-o", str(lib), str(src)],
-            check=True, capture_output=True,
-        )
-    fn = ctypes.CDLL(str(lib)).pa_rows
-    ptr = np.ctypeslib.ndpointer(dtype=np.dtype(dtype), flags="C_CONTIGUOUS")
-    scalar = ctypes.c_float if dtype == "float32" else ctypes.c_double
+    array, scalar = c_types(dtype)
     index = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
-    fn.argtypes = [ctypes.c_long, ctypes.c_longlong, index, ptr, scalar, scalar, scalar, ptr, ptr]
-    fn.restype = None
-    return fn
+    argtypes = [ctypes.c_long, ctypes.c_longlong, index, array, scalar, scalar, scalar, array, array]
+    return build(source, "pa_rows", argtypes, tmp)
 
 
 SPARSE = [(name, dtype, step) for name, part, dtype, step in CASES if part == "sparse"]
