@@ -529,6 +529,7 @@ def explain_case(spec: str, index: int) -> dict[str, Any]:
     meta, inputs = case.meta, case.group("inputs")
     expected = case.group("expected")
     var = inputs["var"]
+    row_len: int | None = None  # elements per gradient row (sparse cases)
     if meta["op"] == "dense":
         size = var.size
         if not 0 <= index < size:
@@ -577,7 +578,9 @@ def explain_case(spec: str, index: int) -> dict[str, Any]:
     if out_at is not None:
         want = out_at(expected["var_out"])
         info["expected_var_out"] = describe_value(want)
-        matching = _case_variant(report["variants"], meta, index, var.size)
+        matching = _case_variant(
+            report["variants"], meta, index, var.size, row_len, str(var.dtype)
+        )
         if matching is not None:
             info["variant"] = matching["id"]
             got = np.asarray(float.fromhex(matching["quantities"]["result"]["hex"]), dtype=want.dtype)
@@ -586,12 +589,29 @@ def explain_case(spec: str, index: int) -> dict[str, Any]:
     return report
 
 
-def _case_variant(results: list[dict[str, Any]], meta: dict[str, Any], index: int, size: int) -> Any:
-    """The variant a case's kernel takes for this element (SIMD or tail by position, for dense)."""
+def _case_variant(
+    results: list[dict[str, Any]], meta: dict[str, Any], index: int, size: int, row_len: int | None = None,
+    dtype: str = "float32",
+) -> Any:
+    """The variant a case's kernel takes for this element.
+
+    Dense: SIMD body or scalar tail by position in the flattened array. Sparse
+    (`row_len` elements per row): the profile's formula for the element's
+    column -- one-element rows, the last ``row_len % block`` columns of a row
+    (the scalar tail), or the rest -- found among the variants by formula.
+    """
     same = [r for r in results if r["profile"] == meta["profile"] and r["prox_step"] == meta["prox_step"]]
     profile = PROFILES.get(meta["profile"])
-    if meta["op"] == "sparse":
-        pick = [r for r in same if r["kernel"] == "sparse"] or same
+    if meta["op"] == "sparse" and profile is not None and row_len is not None:
+        col = index % row_len
+        formula = profile.sparse
+        if profile.sparse_column is not None and row_len == 1:
+            formula = profile.sparse_column
+        elif profile.sparse_tail is not None and col >= row_len - row_len % profile.block(dtype):
+            formula = profile.sparse_tail
+        kernels = {v.kernel for v in variants(dtype)[0]
+                   if v.profile is profile and v.prox_step == meta["prox_step"] and v.formula is formula}
+        pick = [r for r in same if r["kernel"] in kernels]
     elif profile is not None and profile.tail is not None:
         head = size - size % profile.tail_block
         pick = [r for r in same if r["kernel"] == ("dense-tail" if index >= head else "dense-simd")]
