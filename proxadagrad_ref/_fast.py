@@ -165,7 +165,8 @@ def engine_info(
 
     Returns a dict with ``engine`` (``"numba"``, ``"numpy"`` or ``"reference"``),
     ``numba`` (its version, or None when not installed), ``chunk`` and ``threads``
-    (of the chunked NumPy engine).
+    (of the chunked NumPy engine; ``chunk`` is :data:`CHUNK`, or :data:`SMALL_CHUNK`
+    for formulas whose operations allocate their results, such as emulated FMA).
 
     Examples
     --------
