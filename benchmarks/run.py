@@ -122,6 +122,43 @@ def tensorflow_sparse(
     return median_time(run, repeat)
 
 
+def mindspore_ops() -> Any:
+    """MindSpore when importable (its CPU kernels run one task: see docs/recorded-mindspore.md), else None."""
+    try:
+        import mindspore
+    except ImportError:
+        return None
+    return mindspore
+
+
+def mindspore_dense(ms: Any, n: int, repeat: int) -> float:
+    """``ops.ApplyProximalAdagrad`` on n float32 elements (same inputs as ours)."""
+    w, a, g = dense_inputs(n, np.float32)
+    var, acc = ms.Parameter(ms.Tensor(w), name="var"), ms.Parameter(ms.Tensor(a), name="accum")
+    lr, l1, l2 = (ms.Tensor(np.float32(x)) for x in (0.1, 1e-4, 1e-4))
+    grad, op = ms.Tensor(g), ms.ops.ApplyProximalAdagrad()
+
+    def run() -> None:
+        op(var, acc, lr, l1, l2, grad)
+        var.asnumpy()[:1]  # waits for the step (asnumpy shares the parameter's memory: no copy)
+
+    return median_time(run, repeat)
+
+
+def mindspore_sparse(ms: Any, table: np.ndarray, acc_table: np.ndarray, grad: np.ndarray, idx: np.ndarray,
+                     repeat: int) -> float:
+    """``ops.FusedSparseProximalAdagrad`` (MindSpore's CPU sparse kernel) on the same table and rows."""
+    var, acc = ms.Parameter(ms.Tensor(table), name="var"), ms.Parameter(ms.Tensor(acc_table), name="accum")
+    lr, l1, l2 = (ms.Tensor(np.float32(x)) for x in (0.1, 1e-4, 1e-4))
+    g, i, op = ms.Tensor(grad), ms.Tensor(idx.astype(np.int32)), ms.ops.FusedSparseProximalAdagrad()
+
+    def run() -> None:
+        op(var, acc, lr, l1, l2, g, i)
+        var.asnumpy()[:1]
+
+    return median_time(run, repeat)
+
+
 def dense_section(repeat: int, numba: bool) -> None:
     n = 1 << 24
     print(f"\n## dense in-place step, 16 Mi elements, adaptive (median of {repeat}; {load()})")
@@ -133,6 +170,10 @@ def dense_section(repeat: int, numba: bool) -> None:
     if tf is not None:
         t_tf = tensorflow_dense(tf, n, repeat)
         print(f"TensorFlow ResourceApplyProximalAdagrad {t_tf * 1e3:.1f} ms ({t_tf / floor32:.2f} x floor)")
+    ms = mindspore_ops()
+    if ms is not None:
+        t_ms = mindspore_dense(ms, n, repeat)
+        print(f"MindSpore ApplyProximalAdagrad {t_ms * 1e3:.1f} ms ({t_ms / floor32:.2f} x floor)")
     print("| dtype | profile | engine | time ms | / floor (same run) | / naive NumPy |")
     print("|---|---|---|---|---|---|")
     rows = []
@@ -217,6 +258,12 @@ def sparse_section(repeat: int) -> None:
             print(f"| TensorFlow ResourceSparseApplyProximalAdagrad | 4096 | {t_tf * 1e3:.3f} |")
             print(f"| (ours / TensorFlow, same run) | | {t / t_tf:.2f} |")
             out.append({"case": "tensorflow", "rows": k, "ms": t_tf * 1e3})
+        ms = mindspore_ops()
+        if ms is not None:
+            t_ms = mindspore_sparse(ms, var, acc, grad, idx, r)
+            print(f"| MindSpore FusedSparseProximalAdagrad | 4096 | {t_ms * 1e3:.3f} |")
+            print(f"| (ours / MindSpore, same run) | | {t / t_ms:.2f} |")
+            out.append({"case": "mindspore", "rows": k, "ms": t_ms * 1e3})
         out.append({"case": "dup50", "rows": k, "ms": t_dup * 1e3})
         out.append({"case": "csr", "rows": k, "ms": t_csr * 1e3})
     RESULTS["sparse"] = out

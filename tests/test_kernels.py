@@ -232,7 +232,7 @@ def test_inplace_equals_functional_and_functional_leaves_inputs(
 ) -> None:
     if emulate is not None and form == "fixed":
         return
-    w, a, g = (xp.asarray(inp[k], copy=True) for k in ("w", "a", "g"))
+    w, a, g = (xp.asarray(inp[k].copy()) for k in ("w", "a", "g"))  # (NumPy 1.26: no asarray copy=)
     w_func, a_func = apply_proximal_adagrad(
         w, a, inp["lr"], inp["l1"], inp["l2"], g, prox_step=form, emulate=emulate
     )

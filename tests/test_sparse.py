@@ -245,7 +245,7 @@ def test_sparse_inplace_equals_functional(xp: ModuleType, duplicates: str) -> No
         xp.asarray(idx),
         duplicates=duplicates,
     )
-    v_i, a_i = xp.asarray(var, copy=True), xp.asarray(accum, copy=True)
+    v_i, a_i = xp.asarray(var.copy()), xp.asarray(accum.copy())
     out = sparse_apply_proximal_adagrad(
         v_i, a_i, 0.1, 0.01, 0.01, xp.asarray(rows), xp.asarray(idx), duplicates=duplicates, inplace=True
     )
