@@ -121,20 +121,23 @@ def evaluate(  # pragma: no cover - needs CuPy and a GPU
 
 def update_rows(  # pragma: no cover - needs CuPy and a GPU
     profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
-    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str,
-) -> bool:
-    """The rows `idx` (distinct) of CuPy `var`/`accum` updated in place by one fused kernel.
+    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str, inplace: bool = True,
+) -> tuple[Array, Array] | None:
+    """The rows `idx` (distinct) of CuPy `var`/`accum` updated by one fused kernel (as ``_fast.update_rows``).
 
-    Returns False, having written nothing, when a touched accumulator is
-    negative or NaN (the caller's general path reports it) or the arrays are
-    not C-contiguous of one float32/float64 dtype.
+    Returns ``(var, accum)`` updated in place, or updated copies when not
+    `inplace`; None, having written and copied nothing, when a touched
+    accumulator is negative or NaN (the caller's general path reports it) or
+    the arrays are not C-contiguous of one float32/float64 dtype.
     """
     if var.dtype != accum.dtype or grad.dtype != var.dtype or np.dtype(var.dtype).name not in _TYPES:
-        return False
+        return None
     if not (var.flags.c_contiguous and accum.flags.c_contiguous and grad.flags.c_contiguous):
-        return False
+        return None
     if not bool(xp.all(xp.take(accum, idx, axis=0) >= 0)):
-        return False
+        return None
+    if not inplace:
+        var, accum = xp.asarray(var, copy=True), xp.asarray(accum, copy=True)
     host = [h.get() if hasattr(h, "get") else h for h in (lr, l1, l2)]
     lr_, l1_, l2_ = (np.asarray(h, dtype=var.dtype)[()] for h in host)
     hyper = (lr_, l1_, l2_)
@@ -143,4 +146,4 @@ def update_rows(  # pragma: no cover - needs CuPy and a GPU
     inner = int(np.prod(var.shape[1:], dtype=np.int64))
     kernel = _kernel(in_params, out_params, body)
     kernel(grad.reshape(-1), xp.astype(idx, xp.int64), inner, *hyper, var, accum)
-    return True
+    return var, accum

@@ -605,9 +605,10 @@ def _numba_evaluate(
 
 def update_rows(
     profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
-    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str, threads: int | None = None,
-) -> bool:
-    """Update the rows ``idx`` of `var` and `accum` in place with one compiled pass; False if it can't.
+    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str, inplace: bool = True,
+    threads: int | None = None,
+) -> tuple[Array, Array] | None:
+    """The rows ``idx`` of `var` and `accum` updated by one compiled pass; None if this path can't.
 
     The fused form of "gather the rows, evaluate `formula`, scatter them back":
     the same formula, conversions and rounding on each element, so the same
@@ -615,36 +616,39 @@ def update_rows(
     float32/float64 NumPy tables with numba installed, `grad` rows of shape
     ``(len(idx),) + var.shape[1:]`` and *distinct* indices. Before writing, it
     checks that the touched accumulators are ``>= 0``; if one is not (or NaN),
-    it writes nothing and returns False, so the caller's general path reports
-    or handles it. False means: nothing was written, use the general path.
+    it returns None, so the caller's general path reports or handles it.
+    Returns ``(var, accum)`` updated in place, or (``inplace=False``) updated
+    copies; None means nothing was written or copied: use the general path.
     """
     if xp is not _numpy_namespace() or not numba_available():
-        return False
+        return None
     if not all(type(x) is np.ndarray and x.flags.c_contiguous for x in (var, accum, grad, idx)):
-        return False
+        return None
     if var.dtype != accum.dtype or var.dtype not in (np.float32, np.float64) or var.ndim < 1:
-        return False
+        return None
     if grad.dtype not in (np.float32, np.float64) or idx.dtype != np.int64 or idx.ndim != 1:
-        return False
+        return None
     if not _compilable(profile) or np.may_share_memory(var, accum) or np.may_share_memory(grad, var) \
             or np.may_share_memory(grad, accum):
-        return False
+        return None
     compute = np.dtype(profile.compute_dtype(_numpy_namespace(), var.dtype))
     k = idx.shape[0]
     inner = var.size // var.shape[0] if var.shape[0] else 0
     if grad.size != k * inner:
-        return False
+        return None
+    non_negative, in_place = _kernel(formula, compute, "rows")
+    if not non_negative(accum.reshape(accum.shape[0], inner), idx):
+        return None
+    if not inplace:
+        var, accum = var.copy(), accum.copy()
     table, acc, rows = var.reshape(var.shape[0], inner), accum.reshape(accum.shape[0], inner), \
         grad.reshape(k, inner)
-    non_negative, in_place = _kernel(formula, compute, "rows")
-    if not non_negative(acc, idx):
-        return False
     hyper = (lr[()], l1[()], l2[()])
     adaptive = prox_step == "adaptive"
     threads = _threads() if threads is None else threads
     if threads <= 1 or k * inner < _NUMBA_MIN_PARALLEL or k < 2:
         in_place(table, acc, rows, idx, *hyper, adaptive)
-        return True
+        return var, accum
     pieces = min(4 * threads, k)
     bounds = [k * j // pieces for j in range(pieces + 1)]
 
@@ -653,7 +657,7 @@ def update_rows(
 
     for _ in _pool(threads).map(run, bounds[:-1], bounds[1:]):
         pass
-    return True
+    return var, accum
 
 
 _WALK_BELOW = 1 / 256

@@ -364,19 +364,23 @@ def _update_table(
     if formula is not None and engine == "cupy":
         from . import _cupy
 
-        table, acc = (var, accum) if inplace else (xp.asarray(var, copy=True), xp.asarray(accum, copy=True))
-        if _cupy.update_rows(profile, formula, xp, table, acc, g, idx, *hyper, prox_step=prox_step):
-            return table, acc
-    elif formula is not None and engine in ("auto", "numba") and isinstance(var, np.ndarray):
-        table, acc = (var, accum) if inplace else (var.copy(), accum.copy())
+        done = _cupy.update_rows(
+            profile, formula, xp, var, accum, g, idx, *hyper, prox_step=prox_step, inplace=inplace
+        )
+        if done is not None:
+            return done
+    elif formula is not None and engine in ("auto", "numba"):
         with np.errstate(all="ignore"):
-            if _fast.update_rows(profile, formula, xp, table, acc, g, idx, *hyper, prox_step=prox_step):
-                return table, acc
+            done = _fast.update_rows(
+                profile, formula, xp, var, accum, g, idx, *hyper, prox_step=prox_step, inplace=inplace
+            )
+        if done is not None:
+            return done
     w = xp.take(var, idx, axis=0)
     a = xp.take(accum, idx, axis=0)
     if not _fast.surely_non_negative(xp, a):
         check_non_negative("accum (touched rows)", a, xp)
-    w, a = _update_rows(profile, xp, w, a, g, hyper, prox_step)
+    w, a = _update_rows(profile, xp, w, a, g, hyper, prox_step, engine)
     return scatter_rows(xp, var, idx, w, inplace=inplace), scatter_rows(xp, accum, idx, a, inplace=inplace)
 
 

@@ -65,10 +65,16 @@ def test_fused_rows_match_gather_scatter(name: str, dtype: str, step: str, inner
     hyper = [np.asarray(v, dtype=dtype) for v in (0.1, 0.05, 0.1)]
     want = gather_scatter(name, step, var, acc, grad, idx, hyper)
     formula = profile.sparse_column if profile.sparse_column is not None and inner == 1 else profile.sparse
+    before = (var.copy(), acc.copy())
     with np.errstate(all="ignore"):
+        copies = _fast.update_rows(profile, formula, NP, var, acc, grad, idx, *hyper, prox_step=step,
+                                   inplace=False, threads=threads)
+        assert copies is not None
+        assert_same_bits(copies, want)
+        assert_same_bits((var, acc), before)  # functional: the table is untouched
         done = _fast.update_rows(profile, formula, NP, var, acc, grad, idx, *hyper, prox_step=step,
                                  threads=threads)
-    assert done
+    assert done is not None and done[0] is var and done[1] is acc
     assert_same_bits((var, acc), want)
 
 
@@ -84,7 +90,7 @@ def test_fused_rows_write_nothing_when_an_accumulator_is_negative_or_nan(bad: fl
     hyper = [np.asarray(v, dtype=np.float32) for v in (0.1, 0.05, 0.1)]
     grad = np.ones((3, 8), np.float32)
     done = _fast.update_rows(profile, profile.sparse, NP, var, acc, grad, idx, *hyper, prox_step="adaptive")
-    assert not done
+    assert done is None
     assert_same_bits((var, acc), before)
 
 
@@ -151,3 +157,23 @@ def test_csr_touched_rows_equal_a_scan_of_indptr(finder: str, index_dtype: type)
         got = find(indptr)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("name", "dtype", "step"), ROW_CASES)
+@pytest.mark.parametrize("duplicates", ["sum", "sequential"])
+def test_sparse_engines_give_the_same_bits(name: str, dtype: str, step: str, duplicates: str) -> None:
+    """``engine=`` of the sparse kernel: every engine that applies gives the reference engine's bits."""
+    var, acc = table(dtype, 400, 8, seed=6)
+    rng = np.random.default_rng(6)
+    idx = rng.choice(400, 250, replace=True).astype(np.int64)
+    grad = random_inputs(dtype, 250 * 8, seed=7)[2].reshape(250, 8)
+    emulate = None if name == "exact" else name
+
+    def step_with(engine: str) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(all="ignore"):
+            return sparse_apply_proximal_adagrad(var, acc, 0.1, 0.05, 0.1, grad, idx, duplicates=duplicates,
+                                                 emulate=emulate, prox_step=step, engine=engine)
+
+    want = step_with("reference")
+    for engine in ["auto", "numpy"] + (["numba"] if HAS_NUMBA else []):
+        assert_same_bits(step_with(engine), want)
