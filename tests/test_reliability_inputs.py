@@ -23,6 +23,7 @@ import array_api_strict as xps
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from test_kernel_errors import fresh, sparse_fresh
 
 from proxadagrad_ref import (
     Parameter,
@@ -58,19 +59,8 @@ def _arrays_in(value: Any) -> list[Any]:
 # --- kernels --------------------------------------------------------------------------------------
 
 
-def dense_args() -> dict[str, Any]:
-    return {
-        "var": np.ones((4, 3), F32),
-        "accum": np.full((4, 3), 0.1, F32),
-        "lr": 0.1,
-        "l1": 0.01,
-        "l2": 0.01,
-        "grad": np.full((4, 3), 0.5, F32),
-    }
-
-
-def sparse_args() -> dict[str, Any]:
-    return {**dense_args(), "grad": np.full((2, 3), 0.5, F32), "indices": np.array([3, 1])}
+dense_args = fresh  # a valid dense call's arguments (the kernel catalogue's)
+sparse_args = sparse_fresh  # ... and a valid sparse call's (rows 3 and 1)
 
 
 def strict_args() -> dict[str, Any]:
