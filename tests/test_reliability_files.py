@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_vectors_format import _meta
 
 from proxadagrad_ref import Parameter, ProximalAdagrad
 from proxadagrad_ref.vectors import FormatError, generate, read_suite
@@ -270,24 +271,6 @@ def test_bad_results_file_refused_naming_file_and_field(tmp_path: Path, which: s
 
 
 # --- absurd declared shapes: refused before allocating ---------------------------------------------
-
-
-def _meta() -> dict[str, Any]:
-    return {
-        "id": "x",
-        "semantics_version": 1,
-        "op": "dense",
-        "profile": "exact",
-        "prox_step": "adaptive",
-        "dtype": "float32",
-        "hyper": {"lr": "0x1.0p-1", "l1": "0x0.0p+0", "l2": "0x0.0p+0"},
-        "options": {},
-        "compliance": {"mode": "BOUND", "fp_special": "ieee", "bound": "forward-v1", "sqrt_ulps": 3},
-        "seed": 0,
-        "repro": "",
-        "source": {"kind": "engine"},
-        "tags": [],
-    }
 
 
 def _peak(fn: Callable[[], Any]) -> int:
