@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import os
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -71,3 +72,13 @@ def to_numpy(x: object) -> np.ndarray:
     if hasattr(x, "get"):  # CuPy
         return x.get()  # type: ignore[no-any-return]
     return np.from_dlpack(x).copy()
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly generated "smoke" vector suite (one per test module; tests copy it before editing)."""
+    from proxadagrad_ref.vectors import generate
+
+    out = tmp_path_factory.mktemp("suite") / "smoke"
+    generate(out, "smoke")
+    return out

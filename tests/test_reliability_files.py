@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_vectors_format import _meta
+from test_vectors_format import _copy, _meta
 
 from proxadagrad_ref import Parameter, ProximalAdagrad
 from proxadagrad_ref.vectors import FormatError, generate, read_suite
@@ -42,19 +42,6 @@ from proxadagrad_ref.vectors.format import (
 from proxadagrad_ref.vectors.verifier import verify
 
 SMALL_PEAK = 1 << 20  # bytes: what "no large allocation" means below
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("rel_files") / "smoke"
-    generate(out, "smoke")
-    return out
-
-
-def _copy(smoke: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "s"
-    shutil.copytree(smoke, dst)
-    return dst
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from proxadagrad_ref.vectors import FormatError, generate, read_suite
+from proxadagrad_ref.vectors import FormatError, read_suite
 from proxadagrad_ref.vectors.format import (
     Case,
     atomic_folder,
@@ -21,13 +21,6 @@ from proxadagrad_ref.vectors.format import (
     write_case,
     write_results,
 )
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("suite") / "smoke"
-    generate(out, "smoke")
-    return out
 
 
 def _copy(smoke: Path, tmp_path: Path) -> Path:
