@@ -1,15 +1,11 @@
 """Explain one element's update: every intermediate value in every profile (``proxadagrad-ref explain``).
 
 Nothing here restates a formula. Each profile formula of
-:mod:`proxadagrad_ref._profiles` is *run* on one-element arrays, with two
-tracing devices that leave its code untouched:
-
-* the formula's free names (``sqrt``, ``fma``, ``positive_part``, ...) are
-  rebound to recording versions of the ops of :mod:`proxadagrad_ref._ops`
-  (the function is rebuilt from its own code object, as
-  :mod:`proxadagrad_ref._numba_ops` does for numba);
-* its inputs are wrapped in a NumPy subclass whose ``__array_ufunc__`` records
-  every Python-operator step (``+``, ``*``, ``/``, unary ``-``).
+:mod:`proxadagrad_ref.numerics.profiles` is *run* on one-element arrays by
+:func:`proxadagrad_ref.numerics.interpret.trace`, which leaves its code
+untouched: every Python-operator step (``+``, ``*``, ``/``, unary ``-``) and
+every call of the vocabulary (``sqrt``, ``fma``, ``positive_part``, ...) is
+recorded with its value.
 
 Each recorded step is one rounding (or one exact conversion) of the kernel;
 the formula's own local variable names label the steps they are bound to.
@@ -39,22 +35,20 @@ True
 from __future__ import annotations
 
 import json
-import sys
-import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
-from . import _ops
-from ._dense import apply_proximal_adagrad
-from ._profiles import PROFILES, Formula, Profile
-from ._sparse import sparse_apply_proximal_adagrad
-from ._validation import check_hyperparameter
+from .backends.compat import numpy_namespace
+from .engines import reference
+from .engines.step import Elementwise
+from .kernels.checks import check_hyperparameter
+from .kernels.dense import apply_proximal_adagrad
+from .kernels.sparse import sparse_apply_proximal_adagrad
+from .numerics.interpret import Traced, trace
+from .numerics.profiles import PROFILES, Formula, Profile
 
 __all__ = ["QUANTITIES", "explain_case", "explain_element", "format_text"]
 
@@ -102,7 +96,7 @@ def _same(x: Any, y: Any) -> bool:
     return a.dtype == b.dtype and _bits(a) == _bits(b)
 
 
-# --- the tracer ---------------------------------------------------------------------------------------------
+# --- one traced step -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -113,6 +107,7 @@ class Step:
     op: str
     args: tuple[str, ...]
     value: np.ndarray
+    index: int
 
     @property
     def expr(self) -> str:
@@ -125,117 +120,28 @@ class Step:
         return f"{self.op}({', '.join(self.args)})"
 
 
-class _Tracer:
-    """Labels of the traced values (by identity) and the steps recorded so far."""
-
-    def __init__(self) -> None:
-        self.steps: list[Step] = []
-        self.labels: dict[int, str] = {}
-        self.keep: list[Any] = []  # keeps labelled objects alive, so their ids stay unique
-        self.returned: tuple[Any, Any] = (None, None)
-
-    def label_of(self, x: Any) -> str:
-        if isinstance(x, (np.ndarray, np.generic)):
-            found = self.labels.get(id(x))
-            if found is not None:
-                return found
-            return _decimal(_scalar(x))
-        return repr(x)
-
-    def name(self, x: Any, label: str) -> None:
-        self.labels[id(x)] = label
-        self.keep.append(x)
-
-    def record(self, op: str, args: tuple[Any, ...], value: np.ndarray) -> None:
-        label = f"t{len(self.steps) + 1}"
-        self.steps.append(Step(label, op, tuple(self.label_of(a) for a in args), value))
-        self.name(value, label)
+_LEAVES = ("w", "a", "g", "lr", "l1", "l2")
 
 
-_ACTIVE: list[_Tracer] = []
+def _steps(traced: Any) -> list[Step]:
+    """The trace's arithmetic steps (branch conditions left out), labelled by the formula's own names.
 
-
-class _Traced(np.ndarray):
-    """An ndarray whose ufunc calls (Python operators) are recorded by the active tracer."""
-
-    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        plain = tuple(np.asarray(x) if isinstance(x, _Traced) else x for x in inputs)
-        result = getattr(ufunc, method)(*plain, **kwargs)
-        if isinstance(result, np.generic):  # 0-d operands give NumPy scalars: keep them traced
-            result = np.asarray(result)
-        if not isinstance(result, np.ndarray) or result.dtype == np.bool_ or method != "__call__":
-            return result
-        traced = result.view(_Traced)
-        if _ACTIVE:
-            _ACTIVE[-1].record(ufunc.__name__, inputs, traced)
-        return traced
-
-
-def _recording_op(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
-    def recorded(*args: Any) -> Any:
-        plain = tuple(np.asarray(a) if isinstance(a, _Traced) else a for a in args)
-        result = op(*plain)
-        if isinstance(result, np.generic):
-            result = np.asarray(result)
-        if not isinstance(result, np.ndarray):
-            return result
-        traced = result.view(_Traced)
-        if _ACTIVE:
-            _ACTIVE[-1].record(name, args, traced)
-        return traced
-
-    recorded.__name__ = name
-    return recorded
-
-
-_RECORDING_OPS = {name: _recording_op(name, op) for name, op in _ops.OPS.items()}
-
-
-@contextmanager
-def _capture_locals(code: types.CodeType, into: dict[str, Any]) -> Iterator[None]:
-    """Copy the local variables of the frame running `code` into `into` when it returns."""
-
-    def local_tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
-        if event == "return":
-            into.update(frame.f_locals)
-        return local_tracer
-
-    def global_tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
-        return local_tracer if frame.f_code is code else None
-
-    previous = sys.gettrace()
-    sys.settrace(global_tracer)
-    try:
-        yield
-    finally:
-        sys.settrace(previous)
-
-
-def _traced_formula(formula: Formula, tracer: _Tracer, captured: dict[str, Any]) -> Formula:
-    """`formula` rebuilt from its own code with recording ops, its inputs labelled and traced."""
-    rebound_globals = dict(formula.__globals__)
-    rebound_globals.update(_RECORDING_OPS)
-    rebound = types.FunctionType(
-        formula.__code__, rebound_globals, formula.__name__, formula.__defaults__, formula.__closure__
-    )
-
-    def run(*args: Any) -> tuple[Any, Any]:
-        *values, adaptive = args
-        traced = []
-        for name, x in zip(("w", "a", "g", "lr", "l1", "l2"), values, strict=True):
-            t = np.asarray(x).view(_Traced)
-            tracer.name(t, name)
-            traced.append(t)
-        _ACTIVE.append(tracer)
-        try:
-            with _capture_locals(formula.__code__, captured):
-                w_new, a_new = rebound(*traced, adaptive)
-        finally:
-            _ACTIVE.pop()
-        tracer.returned = (w_new, a_new)
-        return np.asarray(w_new), np.asarray(a_new)
-
-    return run
+    A step bound to a local variable takes its name (first name wins);
+    the others are numbered ``t1, t2, ...`` in order.
+    """
+    labels = dict(enumerate(_LEAVES))
+    steps: list[Step] = []
+    for step in traced.steps:
+        if step.value.dtype == np.bool_:  # ``if l1 > 0``: a branch, not an operation of the kernel
+            continue
+        index = step.value.index
+        label = traced.names.get(index, f"t{len(steps) + 1}")
+        args = tuple(
+            labels[a.index] if isinstance(a, Traced) else repr(a) for a in step.args
+        )
+        labels[index] = label
+        steps.append(Step(label, step.op, args, step.value.sample, index))
+    return steps
 
 
 # --- variants -----------------------------------------------------------------------------------------------
@@ -309,7 +215,7 @@ def _first_consumer(steps: list[Step], label: str, start: int = 0) -> Step | Non
 
 
 def _quantities(
-    steps: list[Step], named: dict[str, str], w_new: Any, a_new: Any, l1_zero: bool
+    steps: list[Step], named: dict[str, str], w_index: int, a_index: int, l1_zero: bool
 ) -> dict[str, Any]:
     by_label = {s.label: s for s in steps}
 
@@ -320,7 +226,7 @@ def _quantities(
         return None
 
     out: dict[str, Any] = {}
-    accum_step = next((s for s in steps if s.value is a_new), None)
+    accum_step = next((s for s in steps if s.index == a_index), None)
     out["accum"] = accum_step
     out["lr_t"] = local("lr_t")
     out["prox_v"] = local("prox_v")
@@ -341,26 +247,20 @@ def trace_variant(
     variant: Variant, var: np.ndarray, accum: np.ndarray, grad: np.ndarray, hyper: tuple[Any, ...]
 ) -> dict[str, Any]:
     """Run one variant's formula on one element, traced; return its steps, quantities and output."""
-    xp = array_api_compat.array_namespace(var)
-    tracer = _Tracer()
-    captured: dict[str, Any] = {}
-    traced = _traced_formula(variant.formula, tracer, captured)
-    lr, l1, l2 = hyper
-    w_out, a_out = variant.profile.evaluate(
-        traced, xp, var, accum, grad, lr, l1, l2, prox_step=variant.prox_step
-    )
+    xp = numpy_namespace()
+    task = Elementwise(variant.profile, variant.formula, xp, var, accum, grad, hyper,
+                       variant.prox_step == "adaptive")
+    wide = reference.widened(task)
+    inputs = wide[0] if wide is not None else [var, accum, grad, *hyper]
+    traced = trace(variant.formula, inputs[:3], inputs[3:], task.adaptive, trace_hyper=True, names=True)
+    w_new, a_new = traced.outputs
+    w_out = np.asarray(w_new.sample).astype(var.dtype)
+    a_out = np.asarray(a_new.sample).astype(var.dtype)
     compute = str(np.dtype(variant.profile.compute_dtype(xp, var.dtype)))
-    renamed: dict[str, str] = {}
-    for key, v in captured.items():  # the formula's own names for its steps (first name wins)
-        label = tracer.labels.get(id(v)) if isinstance(v, np.ndarray) else None
-        if label is None or label in renamed or not any(s.label == label for s in tracer.steps):
-            continue
-        renamed[label] = key
-    for s in tracer.steps:
-        s.label = renamed.get(s.label, s.label)
-        s.args = tuple(renamed.get(a, a) for a in s.args)
-    named = {key: key for key in renamed.values()}
-    picks = _quantities(tracer.steps, named, *tracer.returned, float(_scalar(l1)) == 0.0)
+    steps = _steps(traced)
+    named = {s.label: s.label for s in steps if s.index in traced.names}
+    l1 = inputs[4]
+    picks = _quantities(steps, named, w_new.index, a_new.index, float(_scalar(l1)) == 0.0)
     quantities: dict[str, Any] = {}
     for key, s in picks.items():
         if s is None:
@@ -380,7 +280,7 @@ def trace_variant(
         "prox_step": variant.prox_step,
         "compute_dtype": compute,
         "formula": f"{variant.formula.__module__}.{variant.formula.__qualname__}",
-        "trace": [{"name": s.label, "expr": s.expr, **describe_value(s.value)} for s in tracer.steps],
+        "trace": [{"name": s.label, "expr": s.expr, **describe_value(s.value)} for s in steps],
         "quantities": quantities,
         "accum_out": describe_value(a_out),
         "kernel_output": describe_value(kernel_out),
@@ -470,7 +370,7 @@ def explain_element(
         )
     if bool(a[0] < 0):
         raise ValueError(f"--accum must be non-negative, got {accum!r}")
-    xp = array_api_compat.array_namespace(w)
+    xp = numpy_namespace()
     hyper = tuple(
         np.asarray(check_hyperparameter(n, _parse_number(n, v), w, xp))
         for n, v in (("lr", lr), ("l1", l1), ("l2", l2))

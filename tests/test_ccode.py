@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_fast import NP, assert_same_bits, edge_inputs, random_inputs
+from test_fast import NP, assert_same_bits, edge_inputs, random_inputs, reference_eval
 
-from proxadagrad_ref import _ccode
-from proxadagrad_ref._profiles import PROFILES
+from proxadagrad_ref.engines import ccode as _ccode
+from proxadagrad_ref.numerics.profiles import PROFILES
 
 CXX = shutil.which("g++")
 needs_cxx = pytest.mark.skipif(CXX is None, reason="no g++ on this machine")
@@ -110,7 +110,7 @@ def test_compiled_body_matches_reference(
     body = _ccode.c_body(formula, compute, tuple(h[()] for h in hyper), step == "adaptive")
     kernel = compile_body(body, dtype, build_dir)
     for w, a, g in (edge_inputs(dtype), random_inputs(dtype, 20_000, seed=11)):
-        want = profile.evaluate(formula, NP, w, a, g, *hyper, prox_step=step)
+        want = reference_eval(profile, formula, w, a, g, hyper, step)
         got = (np.empty_like(w), np.empty_like(a))
         kernel(w.size, w, a, g, *(h[()] for h in hyper), *got)
         assert_same_bits(got, want)
@@ -124,7 +124,7 @@ def test_a_wrong_body_is_caught(build_dir: Path) -> None:
     body = _ccode.c_body(profile.dense, np.float64, tuple(h[()] for h in hyper), adaptive=False)
     kernel = compile_body(body, "float32", build_dir)
     w, a, g = random_inputs("float32", 1000, seed=1)
-    want = profile.evaluate(profile.dense, NP, w, a, g, *hyper, prox_step="adaptive")
+    want = reference_eval(profile, profile.dense, w, a, g, hyper, "adaptive")
     got = (np.empty_like(w), np.empty_like(a))
     kernel(w.size, w, a, g, *(h[()] for h in hyper), *got)
     with pytest.raises(AssertionError):
@@ -218,7 +218,7 @@ def test_compiled_rows_operation_matches_gather_scatter(
     idx = np.random.default_rng(inner).choice(rows, 1000, replace=False).astype(np.int64)
     g = random_inputs(dtype, 1000 * inner, seed=3)[2].reshape(1000, inner)
     with np.errstate(all="ignore"):
-        w_rows, a_rows = profile.evaluate(profile.sparse, NP, var[idx], accum[idx], g, *hyper, prox_step=step)
+        w_rows, a_rows = reference_eval(profile, profile.sparse, var[idx], accum[idx], g, hyper, step)
     want_var, want_accum = var.copy(), accum.copy()
     want_var[idx], want_accum[idx] = w_rows, a_rows
     kernel(g.size, inner, idx, g, *(h[()] for h in hyper), var, accum)

@@ -10,13 +10,32 @@ from typing import Any
 import numpy as np
 import pytest
 
-from proxadagrad_ref import _fast, _fparith, apply_proximal_adagrad
-from proxadagrad_ref._profiles import PROFILES
+from proxadagrad_ref import apply_proximal_adagrad, engine_info
+from proxadagrad_ref.backends.compat import numpy_namespace
+from proxadagrad_ref.engines import chunked, dispatch
+from proxadagrad_ref.engines.step import Elementwise
+from proxadagrad_ref.kernels import grads
+from proxadagrad_ref.kernels import sparse as sparse_kernel
+from proxadagrad_ref.numerics import fparith
+from proxadagrad_ref.numerics.profiles import PROFILES
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba (the 'fast' extra) is not installed")
 
-NP = _fast._numpy_namespace()
+NP = numpy_namespace()
+
+
+def reference_eval(profile, formula, w, a, g, hyper, step):  # type: ignore[no-untyped-def]
+    """The reference engine on whole arrays (what every other engine must reproduce)."""
+    from proxadagrad_ref.engines import reference
+
+    return reference.evaluate(Elementwise(profile, formula, NP, w, a, g, tuple(hyper), step == "adaptive"))
+
+
+def numba_engine():  # type: ignore[no-untyped-def]
+    from proxadagrad_ref.engines import numba
+
+    return numba
 UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 # (profile, dtype, prox_step) cases, read from the profiles themselves.
@@ -78,9 +97,8 @@ def run(name: str, dtype: str, step: str, inputs: tuple[np.ndarray, ...], l1: fl
     hyper = [np.asarray(v, dtype=dt) for v in (0.1, l1, l2)]
     w, a, g = inputs
     with np.errstate(all="ignore"):
-        return _fast.evaluate(
-            profile, profile.dense, NP, w, a, g, *hyper, prox_step=step, engine=engine, **kw  # type: ignore[arg-type]
-        )
+        task = Elementwise(profile, profile.dense, NP, w, a, g, tuple(hyper), step == "adaptive")  # type: ignore[arg-type]
+        return dispatch.evaluate(task, engine=engine, **kw)  # type: ignore[arg-type]
 
 
 def engines_for(dtype: str) -> list[str]:
@@ -127,7 +145,7 @@ def test_chunk_size_and_threads_do_not_change_bits(name: str, dtype: str, step: 
 def test_numba_thread_count_does_not_change_bits(name: str) -> None:
     dtype = "float32" if "float32" in PROFILES[name].dtypes else PROFILES[name].dtypes[0]
     inputs = random_inputs(dtype, 600_001, seed=3)  # above _NUMBA_MIN_PARALLEL: sliced over the pool
-    assert inputs[0].size > _fast._NUMBA_MIN_PARALLEL
+    assert inputs[0].size > numba_engine().MIN_PARALLEL
     want = run(name, dtype, "adaptive", inputs, 0.05, 0.1, "reference")
     for threads in (1, 2, 3, 4):
         assert_same_bits(run(name, dtype, "adaptive", inputs, 0.05, 0.1, "numba", threads=threads), want)
@@ -142,12 +160,12 @@ def test_numba_scalar_fma_matches_fparith() -> None:
     """The hardware/libm FMA (``llvm.fma``) gives _fparith's bits, midpoint ties included."""
     import numba
 
-    from proxadagrad_ref import _numba_ops
+    from proxadagrad_ref.engines import numba as numba_mod
 
     @numba.njit
     def fma_loop(a, b, c, out):  # type: ignore[no-untyped-def]
         for i in range(a.shape[0]):
-            out[i] = _numba_ops._fma(a[i], b[i], c[i])
+            out[i] = numba_mod._fma(a[i], b[i], c[i])
 
     rng = np.random.default_rng(11)
     n = 50_000
@@ -172,7 +190,7 @@ def test_numba_scalar_fma_matches_fparith() -> None:
     got = np.empty_like(a)
     fma_loop(a, b, c, got)
     with np.errstate(all="ignore"):
-        want = _fparith.fma(NP, a, b, c)
+        want = fparith.fma(NP, a, b, c)
     assert_same_bits((got,), (want,))  # NaN sign/payload: see assert_same_bits
 
 
@@ -185,7 +203,7 @@ def test_numba_kernel_has_no_contracted_fma(name: str) -> None:
     run(name, dtype.name, "adaptive", random_inputs(dtype.name, 8), 0.05, 0.1, "numba")
     w, a, g = random_inputs(dtype.name, 8)
     run(name, dtype.name, "adaptive", (w, a, g), 0.05, 0.1, "numba", out=(w, a))  # the in-place loop too
-    for kernel in _fast._kernel(profile.dense, np.dtype(profile.compute_dtype(NP, dtype))):
+    for kernel in numba_engine().kernel(profile.dense, np.dtype(profile.compute_dtype(NP, dtype))):
         ir = "\n".join(kernel.inspect_llvm().values())
         assert "define" in ir, "no LLVM IR"
         assert "fmuladd" not in ir, f"llvm.fmuladd (contractible multiply-add) in the {name} kernel"
@@ -199,15 +217,18 @@ def test_numba_kernel_has_no_contracted_fma(name: str) -> None:
 
 @needs_numba
 def test_numba_rsqrt_eigen_matches_array_op() -> None:
-    """The scalar vrsqrtps table lookup + Newton step gives _ops.rsqrt_eigen's bits on any float32 pattern."""
+    """The scalar vrsqrtps table lookup + Newton step gives ops.rsqrt_eigen's bits on any float32 pattern."""
     import numba
 
-    from proxadagrad_ref import _numba_ops, _ops
+    from proxadagrad_ref.engines.numba import SCALAR_OPS
+    from proxadagrad_ref.numerics import ops
+
+    scalar_rsqrt_eigen = SCALAR_OPS["rsqrt_eigen"]
 
     @numba.njit
     def rsqrt_loop(x, out):  # type: ignore[no-untyped-def]
         for i in range(x.shape[0]):
-            out[i] = _numba_ops.scalar_rsqrt_eigen(x[i])
+            out[i] = scalar_rsqrt_eigen(x[i])
 
     rng = np.random.default_rng(5)
     patterns = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
@@ -220,7 +241,7 @@ def test_numba_rsqrt_eigen_matches_array_op() -> None:
         got = np.empty_like(x)
         rsqrt_loop(x, got)
         with np.errstate(all="ignore"):
-            assert_same_bits((got,), (_ops.rsqrt_eigen(x),))
+            assert_same_bits((got,), (ops.rsqrt_eigen(x),))
 
 
 @pytest.mark.parametrize(("name", "dtype", "step"), CASES)
@@ -233,8 +254,9 @@ def test_chunked_engine_replays_every_formula(name: str, dtype: str, step: str) 
         for l1 in (0.0, 0.05):
             hyper = tuple(np.asarray(v, dtype=compute) for v in (0.1, l1, 0.1))
             convert = compute != np.dtype(dtype)
-            program = _fast._record(formula, compute, hyper, step == "adaptive", convert)  # type: ignore[arg-type]
-            assert program.steps and len(program.buffer_dtypes) <= 8
+            task = Elementwise(profile, formula, NP, *(np.ones(1, dtype),) * 3, hyper, step == "adaptive")  # type: ignore[arg-type]
+            program = chunked.record(task, compute, convert)
+            assert program.calls and len(program.buffer_dtypes) <= 8
             assert len(program.inputs) == (3 if convert else 0)
 
 
@@ -284,10 +306,10 @@ def test_engine_argument_is_checked() -> None:
 
 
 def test_engine_info() -> None:
-    info = _fast.engine_info(np.float32)
+    info = engine_info(np.float32)
     assert info["engine"] == ("numba" if HAS_NUMBA else "numpy")
-    assert _fast.engine_info(np.float16)["engine"] == "numpy"
-    assert _fast.engine_info(np.float32, engine="reference")["engine"] == "reference"
+    assert engine_info(np.float16)["engine"] == "numpy"
+    assert engine_info(np.float32, engine="reference")["engine"] == "reference"
 
 
 SPARSE_CASES = [
@@ -319,7 +341,7 @@ def test_sparse_numpy_fast_paths_match_array_api_strict(
         idx = np.concatenate([idx[: k // 2], idx[: k // 4]])
         rng.shuffle(idx)
     rows = random_inputs(dtype, idx.size * width, seed=k)[2].reshape(idx.size, width)
-    assert _fast.indices_unique(idx) == (order != "duplicates")
+    assert grads.indices_unique(idx) == (order != "duplicates")
     emulate = None if name == "exact" else name
     with np.errstate(all="ignore"):
         got = sparse_apply_proximal_adagrad(var, acc, 0.1, 0.05, 0.1, rows, idx, emulate=emulate)
@@ -330,7 +352,7 @@ def test_sparse_numpy_fast_paths_match_array_api_strict(
             )
             assert_same_bits(got, tuple(np.asarray(x) for x in want))
         with monkeypatch.context() as patch:  # the grouped path, on NumPy arrays
-            patch.setattr(_fast, "indices_unique", lambda idx: False)
+            patch.setattr(sparse_kernel, "indices_unique", lambda idx: False)
             grouped = sparse_apply_proximal_adagrad(var, acc, 0.1, 0.05, 0.1, rows, idx, emulate=emulate)
         assert_same_bits(got, grouped)
         v2, a2 = var.copy(), acc.copy()
@@ -340,10 +362,10 @@ def test_sparse_numpy_fast_paths_match_array_api_strict(
 
 
 def test_indices_unique() -> None:
-    assert _fast.indices_unique(np.array([], np.int64)) and _fast.indices_unique(np.array([3]))
-    assert _fast.indices_unique(np.array([1, 5, 9])) and _fast.indices_unique(np.array([9, 1, 5]))
-    assert not _fast.indices_unique(np.array([1, 5, 1])) and not _fast.indices_unique(np.array([2, 2]))
-    assert not _fast.indices_unique([1, 2])  # not a NumPy array: the caller groups
+    assert grads.indices_unique(np.array([], np.int64)) and grads.indices_unique(np.array([3]))
+    assert grads.indices_unique(np.array([1, 5, 9])) and grads.indices_unique(np.array([9, 1, 5]))
+    assert not grads.indices_unique(np.array([1, 5, 1])) and not grads.indices_unique(np.array([2, 2]))
+    assert not grads.indices_unique([1, 2])  # not a NumPy array: the caller groups
 
 
 @pytest.mark.parametrize("form", ["csr", "csr-unsorted", "csr-repeated", "coo", "csc"])

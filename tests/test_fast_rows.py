@@ -9,10 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from test_fast import HAS_NUMBA, NP, assert_same_bits, edge_inputs, needs_numba, random_inputs
+from test_fast import HAS_NUMBA, NP, assert_same_bits, edge_inputs, needs_numba, random_inputs, reference_eval
 
-from proxadagrad_ref import _fast, sparse_apply_proximal_adagrad
-from proxadagrad_ref._profiles import PROFILES
+from proxadagrad_ref import sparse_apply_proximal_adagrad
+from proxadagrad_ref.engines import dispatch
+from proxadagrad_ref.engines.step import RowUpdate
+from proxadagrad_ref.kernels import grads
+from proxadagrad_ref.numerics.profiles import PROFILES
 
 # (profile, dtype, prox_step) for the dtypes the compiled loops take.
 ROW_CASES = [
@@ -41,7 +44,7 @@ def gather_scatter(name: str, step: str, var: np.ndarray, acc: np.ndarray, grad:
     column = profile.sparse_column is not None and var.shape[1] == 1
     formula = profile.sparse_column if column else profile.sparse
     with np.errstate(all="ignore"):
-        w, a = profile.evaluate(formula, NP, var[idx], acc[idx], grad, *hyper, prox_step=step)
+        w, a = reference_eval(profile, formula, var[idx], acc[idx], grad, hyper, step)
     var2, acc2 = var.copy(), acc.copy()
     var2[idx], acc2[idx] = w, a
     return var2, acc2
@@ -67,13 +70,12 @@ def test_fused_rows_match_gather_scatter(name: str, dtype: str, step: str, inner
     formula = profile.sparse_column if profile.sparse_column is not None and inner == 1 else profile.sparse
     before = (var.copy(), acc.copy())
     with np.errstate(all="ignore"):
-        copies = _fast.update_rows(profile, formula, NP, var, acc, grad, idx, *hyper, prox_step=step,
-                                   inplace=False, threads=threads)
+        task = RowUpdate(profile, formula, NP, var, acc, grad, idx, tuple(hyper), step == "adaptive")  # type: ignore[arg-type]
+        copies = dispatch.update_rows(task, inplace=False, threads=threads)
         assert copies is not None
         assert_same_bits(copies, want)
         assert_same_bits((var, acc), before)  # functional: the table is untouched
-        done = _fast.update_rows(profile, formula, NP, var, acc, grad, idx, *hyper, prox_step=step,
-                                 threads=threads)
+        done = dispatch.update_rows(task, inplace=True, threads=threads)
     assert done is not None and done[0] is var and done[1] is acc
     assert_same_bits((var, acc), want)
 
@@ -89,7 +91,8 @@ def test_fused_rows_write_nothing_when_an_accumulator_is_negative_or_nan(bad: fl
     idx = np.array([3, 250, 17], np.int64)
     hyper = [np.asarray(v, dtype=np.float32) for v in (0.1, 0.05, 0.1)]
     grad = np.ones((3, 8), np.float32)
-    done = _fast.update_rows(profile, profile.sparse, NP, var, acc, grad, idx, *hyper, prox_step="adaptive")
+    task = RowUpdate(profile, profile.sparse, NP, var, acc, grad, idx, tuple(hyper), True)  # type: ignore[arg-type]
+    done = dispatch.update_rows(task, inplace=True)
     assert done is None
     assert_same_bits((var, acc), before)
 
@@ -133,7 +136,7 @@ def test_public_sparse_step_same_bits_with_and_without_the_fused_path(
         return out
 
     fused = step_once()
-    monkeypatch.setattr(_fast, "numba_available", lambda: False)
+    monkeypatch.setattr(dispatch, "numba_available", lambda: False)
     assert_same_bits(fused, step_once())
 
 
@@ -144,7 +147,7 @@ FINDERS = ["csr_touched_rows", "_csr_scan"] + (["_csr_walk"] if HAS_NUMBA else [
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 def test_csr_touched_rows_equal_a_scan_of_indptr(finder: str, index_dtype: type) -> None:
     """The walk, the scan and the choice between them all find the rows a plain comparison finds."""
-    find = getattr(_fast, finder)
+    find = getattr(grads, finder)
     rng = np.random.default_rng(4)
     cases = [np.zeros(1), np.zeros(6), np.arange(6), np.array([0, 0, 0, 5]), np.array([0, 5, 5, 5])]
     for _ in range(200):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxadagrad_ref._fparith import flush_subnormals, fma
-from proxadagrad_ref._ops import namespace
+from proxadagrad_ref.backends.compat import namespace
+from proxadagrad_ref.numerics.fparith import flush_subnormals, fma
 
 
 def round_fraction(value: Fraction, dtype: type[np.floating]) -> np.floating:

@@ -178,7 +178,7 @@ def test_hyperparameter_fast_path_matches_full_path(dtype: type) -> None:
     """Python numbers on NumPy parameters take a shortcut; it gives the full check's value, dtype and bits."""
     import array_api_compat
 
-    from proxadagrad_ref._validation import check_hyperparameter
+    from proxadagrad_ref.kernels.checks import check_hyperparameter
 
     var = np.ones(3, dtype)
     xp = array_api_compat.array_namespace(var)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from test_recorded_mindspore import _agreement, _bound_case, _engine, _rows, _same_bits, _ulp_distance
 
-from proxadagrad_ref._ops import rsqrt_eigen
+from proxadagrad_ref.numerics.ops import rsqrt_eigen
 from proxadagrad_ref.vectors import Case, read_suite
 from proxadagrad_ref.vectors.candidates import call_case
 from proxadagrad_ref.vectors.verifier import compare

@@ -20,10 +20,10 @@ import pytest
 from proxadagrad_ref import (
     Parameter,
     ProximalAdagrad,
-    _fast,
     apply_proximal_adagrad,
     sparse_apply_proximal_adagrad,
 )
+from proxadagrad_ref.engines import chunked, pool
 from proxadagrad_ref.schedules import WarmUpLR
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -100,10 +100,10 @@ def test_dense_bits_identical_across_runs_chunks_threads_engines_and_namespaces(
         for _ in range(2):  # repeated runs of one engine: every bit, NaN payloads too
             assert bits(*apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw)) == first, engine
         assert same(apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw), want), engine
-    monkeypatch.setattr(_fast, "_MIN_PARALLEL", 0)  # let small arrays use the thread pool
+    monkeypatch.setattr(chunked, "MIN_PARALLEL", 0)  # let small arrays use the thread pool
     for chunk, threads in [(1, 1), (5, 2), (64, 3), (333, 4), (1 << 20, 2)]:
-        monkeypatch.setattr(_fast, "CHUNK", chunk)
-        monkeypatch.setattr(_fast, "_threads", lambda threads=threads: threads)
+        monkeypatch.setattr(chunked, "CHUNK", chunk)
+        monkeypatch.setattr(pool, "THREADS", threads)
         got = apply_proximal_adagrad(w, a, *hyper, g, engine="numpy", **kw)
         assert same(got, want), (chunk, threads)
         w2, a2 = w.copy(), a.copy()  # in place, blockwise

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
-from proxadagrad_ref._ops import rsqrt_eigen, rsqrt_estimate
-from proxadagrad_ref._profiles import tensorflow_packet_formula, tensorflow_scalar_formula
+from proxadagrad_ref.numerics.ops import rsqrt_eigen, rsqrt_estimate
+from proxadagrad_ref.numerics.profiles import tensorflow_packet_formula, tensorflow_scalar_formula
 
 F32 = np.float32
 U32 = np.uint32

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from proxadagrad_ref._ops import fma
+from proxadagrad_ref.numerics.ops import fma
 
 
 def _step(w, a, g, lr, l1, l2, adaptive, *, mutant=None, use_fma=False, rsqrt_ulps=0, always_threshold=False):

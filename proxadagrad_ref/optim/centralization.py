@@ -9,7 +9,7 @@ here it runs everywhere.
 
 from __future__ import annotations
 
-from .._compat import array_namespace
+from ..backends.compat import array_namespace
 from .grads import StepGrad
 from .numerics import PipelineNumerics
 

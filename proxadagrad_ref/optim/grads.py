@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .._compat import array_namespace, device, is_array, namespace_name, scatter_rows
-from .._validation import dtype_name
+from ..backends.compat import array_namespace, is_array
+from ..kernels.checks import check_like_var
+from ..kernels.grads import check_indices, split_sparse
+from ..kernels.grads import sum_duplicates as sum_rows
 from .numerics import PipelineNumerics
 
 __all__ = ["StepGrad", "as_step_grad", "sum_duplicates", "to_param_dtype"]
@@ -41,65 +43,6 @@ class StepGrad:
         return replace(self, values=values)
 
 
-def _is_scipy_sparse(x: object) -> bool:
-    import scipy.sparse as sp
-
-    return bool(sp.issparse(x))
-
-
-def _from_scipy(grad: Any, data: Array) -> tuple[Array, Array]:
-    if not isinstance(data, np.ndarray) or data.ndim != 2:
-        raise TypeError("a scipy.sparse gradient needs a 2-D NumPy parameter")
-    if tuple(grad.shape) != tuple(data.shape):
-        raise ValueError(
-            f"the gradient has shape {tuple(grad.shape)} (scipy.sparse) "
-            f"but the parameter has shape {data.shape}"
-        )
-    if grad.dtype != data.dtype:
-        raise TypeError(
-            f"the gradient has dtype {grad.dtype} (scipy.sparse) but the parameter has dtype {data.dtype}"
-        )
-    csr = grad.tocsr()
-    rows = np.flatnonzero(np.diff(csr.indptr)).astype(np.int64)
-    return rows, np.asarray(csr[rows].toarray(), dtype=data.dtype)
-
-
-def _split(grad: object, data: Array) -> tuple[Array | None, object]:
-    """``(indices, values)`` of any accepted form; indices None for a dense gradient."""
-    if _is_scipy_sparse(grad):
-        return _from_scipy(grad, data)
-    if all(hasattr(grad, a) for a in ("indices", "values", "dense_shape")):
-        dense_shape = tuple(int(d) for d in grad.dense_shape)  # type: ignore[attr-defined]
-        if dense_shape != tuple(data.shape):
-            raise ValueError(
-                f"the gradient has dense_shape {dense_shape} but the parameter has shape {tuple(data.shape)}"
-            )
-        return grad.indices, grad.values  # type: ignore[attr-defined]
-    if isinstance(grad, tuple):
-        if len(grad) != 2:
-            raise TypeError(
-                f"the gradient is a tuple of {len(grad)} items; a sparse gradient tuple is (indices, values)"
-            )
-        return grad[0], grad[1]
-    return None, grad
-
-
-def _check_indices(indices: object, n_rows: int, xp: Any) -> Array:
-    if not is_array(indices) or array_namespace("indices", indices) is not xp:
-        raise TypeError(f"indices must be an array of the parameter's library ({namespace_name(xp)})")
-    name = dtype_name(xp, indices.dtype)  # type: ignore[attr-defined]
-    if name not in ("int32", "int64"):
-        raise TypeError(f"indices must have dtype int32 or int64, got {name}")
-    if indices.ndim != 1:  # type: ignore[attr-defined]
-        raise ValueError(f"indices must be 1-D, got shape {tuple(indices.shape)}")  # type: ignore[attr-defined]
-    if indices.shape[0] and (bool(xp.any(indices < 0)) or bool(xp.any(indices >= n_rows))):  # type: ignore
-        low, high = int(xp.min(indices)), int(xp.max(indices))
-        raise ValueError(
-            f"indices must lie in [0, {n_rows}) (the parameter's rows), got values from {low} to {high}"
-        )
-    return xp.astype(indices, xp.int64)
-
-
 def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stages: bool = True) -> StepGrad:
     """Check `grad` against the parameter values `data` and convert it to a :class:`StepGrad`.
 
@@ -116,37 +59,22 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stage
         if grad.dtype == data.dtype and grad.shape == data.shape:
             return StepGrad(grad)
     xp = array_namespace("parameter", data)
-    indices, values = _split(grad, data)
+    parts = split_sparse(grad, None, data, xp, grad_name="the gradient", var_name="the parameter")
+    indices, values = (None, grad) if parts is None else parts
     if indices is None:
         want = tuple(data.shape)
     else:
         if data.ndim == 0:
             raise ValueError("the gradient is sparse but the parameter is 0-d; sparse gradients need rows")
-        indices = _check_indices(indices, data.shape[0], xp)
+        indices = check_indices(indices, data.shape[0], xp, rows_of="the parameter")
         want = (indices.shape[0], *data.shape[1:])
     if not is_array(values):
         raise TypeError(
-            f"the gradient must be an array, a RowTensor, an (indices, values) tuple "
-            f"or a scipy.sparse matrix, "
+            "the gradient must be an array, a RowTensor, an (indices, values) tuple "
+            "or a scipy.sparse matrix, "
             f"got {type(values).__name__}"
         )
-    if array_namespace("grad", values) is not xp:
-        raise TypeError(
-            f"the gradient is a {namespace_name(array_namespace('grad', values))} array "
-            f"but the parameter is a "
-            f"{namespace_name(xp)} array"
-        )
-    if values.dtype != data.dtype:  # type: ignore[attr-defined]
-        raise TypeError(
-            f"the gradient has dtype {dtype_name(xp, values.dtype)} but the parameter has dtype "  # type: ignore
-            f"{dtype_name(xp, data.dtype)}"
-        )
-    if tuple(values.shape) != want:  # type: ignore[attr-defined]
-        raise ValueError(f"the gradient has shape {tuple(values.shape)} but must have shape {want}")  # type: ignore
-    if device(values) != device(data):
-        raise ValueError(
-            f"the gradient is on device {device(values)} but the parameter is on device {device(data)}"
-        )
+    check_like_var("the gradient", values, data, xp, shape=want, var_name="the parameter")
     # No stage writes into the values, so the caller's array is used as it is when no conversion is due.
     work = numerics.work_dtype(xp, data.dtype) if stages or indices is not None else data.dtype
     return StepGrad(xp.astype(values, work, copy=False), indices)
@@ -155,41 +83,14 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stage
 def sum_duplicates(grad: StepGrad) -> StepGrad:
     """Sum the rows of each repeated index, in order of appearance, in the work dtype.
 
-    The result has unique indices, in order of first appearance. The rows of one
-    index are added left to right, ``((g_a + g_b) + g_c)``, as MindSpore's CPU
-    sparse kernel does (measured: its bucketed reduction keeps the order of
-    appearance; the recorded sparse-embedding run replays bit for bit). Dense
-    gradients pass through.
+    The result has unique indices (:func:`proxadagrad_ref.kernels.grads.sum_duplicates`,
+    the kernels' own summing). Dense gradients pass through.
     """
-    if grad.indices is None or grad.indices.shape[0] < 2:
+    if grad.indices is None:
         return grad
     xp = array_namespace("indices", grad.indices)
-    idx, values = grad.indices, grad.values
-    k = idx.shape[0]
-    order = xp.argsort(idx, stable=True)
-    sorted_idx = xp.take(idx, order)
-    first = xp.concat([xp.ones((1,), dtype=xp.bool, device=device(idx)), sorted_idx[1:] != sorted_idx[:-1]])
-    if bool(xp.all(first)):
-        return grad
-    group = xp.cumulative_sum(xp.astype(first, xp.int64)) - 1  # group number of each sorted occurrence
-    starts = xp.nonzero(first)[0]
-    rank = xp.arange(k, dtype=xp.int64, device=device(idx)) - xp.take(starts, group)  # occurrence number
-    # Groups are numbered by sorted index; renumber them by first appearance.
-    first_pos = xp.take(order, starts)
-    by_appearance = xp.argsort(first_pos, stable=True)
-    new_number = xp.argsort(by_appearance, stable=True)
-    slot = xp.take(new_number, group)  # output row of each sorted occurrence
-    n_unique = int(starts.shape[0])
-    total = xp.zeros((n_unique, *values.shape[1:]), dtype=values.dtype, device=device(values))
-    for r in range(int(xp.max(rank)) + 1):
-        at = xp.nonzero(rank == r)[0]
-        rows = xp.take(values, xp.take(order, at), axis=0)
-        targets = xp.take(slot, at)
-        if r > 0:
-            rows = xp.take(total, targets, axis=0) + rows
-        total = scatter_rows(xp, total, targets, rows, inplace=False)
-    unique = xp.take(idx, xp.take(first_pos, by_appearance))
-    return StepGrad(total, unique)
+    unique, total = sum_rows(grad.values, grad.indices, xp)
+    return grad if unique is grad.indices else StepGrad(total, unique)
 
 
 def to_param_dtype(grad: StepGrad, data: Array) -> StepGrad:

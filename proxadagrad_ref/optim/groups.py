@@ -25,7 +25,7 @@ from .lr import ArrayLr, LearningRate, resolve_learning_rate
 from .numerics import PipelineNumerics
 from .parameter import Parameter
 from .validation import check_bool
-from .weight_decay import WeightDecay, resolve_weight_decay
+from .weight_decay import WeightDecay, decays_by_name, resolve_weight_decay
 
 __all__ = ["GROUP_KEYS", "ParamConfig", "parse_params"]
 
@@ -86,7 +86,7 @@ def parse_params(
     if all(isinstance(x, Parameter) for x in items):
         _check_unique(items, "params")
         return [
-            ParamConfig(p, default_lr, default_wd, default_wd.active and _decays_by_name(p), False)
+            ParamConfig(p, default_lr, default_wd, default_wd.active and decays_by_name(p.name), False)
             for p in items
         ]
     if not all(isinstance(x, dict) for x in items):
@@ -94,10 +94,6 @@ def parse_params(
         what = odd[0] if odd else "a mix of Parameter and dict"
         raise TypeError(f"params must be a list of Parameter or a list of dict, got {what}")
     return _parse_groups(items, default_lr, default_wd, numerics, emulate)
-
-
-def _decays_by_name(p: Parameter) -> bool:
-    return "beta" not in p.name and "gamma" not in p.name
 
 
 def _parse_groups(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._compat import array_namespace, device
+from ..backends.compat import array_namespace, device
 from .grads import StepGrad
 from .numerics import PipelineNumerics
 

@@ -19,15 +19,14 @@ import math
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from .._compat import is_array
+from ..backends.compat import is_array, to_numpy
 from ..schedules import LearningRateSchedule
 from .numerics import PipelineNumerics, to_float32
 
-__all__ = ["ArrayLr", "FixedLr", "LearningRate", "ScheduleLr", "resolve_learning_rate", "to_numpy"]
+__all__ = ["ArrayLr", "FixedLr", "LearningRate", "ScheduleLr", "resolve_learning_rate"]
 
 
 @dataclass(frozen=True)
@@ -111,15 +110,6 @@ def _as_float(value: object, name: str) -> float:
     if is_array(value) and tuple(value.shape) in ((), (1,)):  # type: ignore[attr-defined]
         return float(to_numpy(value).reshape(()))
     raise TypeError(f"{name} must be a real number or a 0-d array, got {type(value).__name__}")
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """Return a NumPy copy or view of any array-API array (NumPy, CuPy, DLPack exporters)."""
-    if isinstance(x, (np.ndarray, np.generic)):
-        return np.asarray(x)
-    if hasattr(x, "get"):  # CuPy
-        return np.asarray(x.get())
-    return np.from_dlpack(x)
 
 
 def _array_lr(values: np.ndarray, name: str, numerics: PipelineNumerics) -> ArrayLr:

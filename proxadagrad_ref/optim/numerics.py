@@ -1,6 +1,6 @@
 """How each optimizer pipeline stage rounds: the one place per stage where a profile's arithmetic is chosen.
 
-The kernels own the arithmetic of the update itself (:mod:`proxadagrad_ref._profiles`).
+The kernels own the arithmetic of the update itself (:mod:`proxadagrad_ref.numerics.profiles`).
 Everything the optimizer does *around* the kernel -- weight decay, gradient
 centralization, loss scaling, duplicate summing, learning-rate storage -- is
 rounded as one :class:`PipelineNumerics` says. Each field is one choice, read

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .._compat import array_namespace, device
-from .._profiles import get_profile
+from ..backends.compat import array_namespace, device
+from ..numerics.profiles import get_profile
 from .groups import ParamConfig, parse_params
 from .numerics import numerics_for
 from .parameter import Parameter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .._compat import is_array
+from ..backends.compat import is_array
 
 __all__ = ["Parameter"]
 

@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.lib.format as npformat
 
-from .._compat import array_namespace, device
-from .._validation import dtype_name
-from .lr import to_numpy
+from ..backends.compat import array_namespace, device, dtype_name, to_numpy
 from .validation import check_step
 
 __all__ = ["FORMAT", "MATCHED_HYPER", "check_state", "read_state", "write_state"]

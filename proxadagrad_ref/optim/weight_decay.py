@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._compat import array_namespace, device
+from ..backends.compat import array_namespace, device
 from .grads import StepGrad
 from .numerics import PipelineNumerics, to_float32
 
@@ -29,6 +29,7 @@ __all__ = [
     "WeightDecay",
     "apply_weight_decay",
     "decay_factor",
+    "decays_by_name",
     "resolve_weight_decay",
 ]
 
@@ -58,6 +59,11 @@ class ScheduledDecay:
 
 
 WeightDecay = FixedDecay | ScheduledDecay
+
+
+def decays_by_name(name: str) -> bool:
+    """MindSpore's default filter: ungrouped weight decay skips names containing ``beta`` or ``gamma``."""
+    return "beta" not in name and "gamma" not in name
 
 
 def resolve_weight_decay(value: object, name: str) -> WeightDecay:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..numerics.profiles import hyper_dtype_name
 from .candidates import Candidate
 from .format import read_suite
 from .verifier import VerifyReport, _run_one, select
@@ -85,7 +86,7 @@ def framework_candidate(framework: str) -> tuple[Candidate, str]:
 
         def ms_scalars(var: Any, *values: float) -> list[Any]:
             # the float16 kernel widens to float32; its scalars are handed over in float32 here
-            dtype = np.float32 if var.dtype == np.float16 else var.dtype
+            dtype = hyper_dtype_name(var.dtype.name)
             return [ms.Tensor(np.asarray(x, dtype)) for x in values]
 
         def ms_dense(var: Any, accum: Any, lr: float, l1: float, l2: float, grad: Any, **_: Any) -> Any:

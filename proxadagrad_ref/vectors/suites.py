@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._profiles import PROFILES
+from ..numerics.profiles import PROFILES
 from .trajectory import BUILDERS, encode_args
 
 __all__ = ["SUITES", "TRAJECTORIES", "Spec", "build_inputs", "build_trajectory", "suite_specs"]

@@ -33,7 +33,11 @@ from typing import Any
 import numpy as np
 
 from .. import schedules
+from ..backends.compat import to_numpy
+from ..numerics.profiles import hyper_dtype_name
+from ..optim.centralization import centralization_applies
 from ..optim.parameter import Parameter
+from ..optim.weight_decay import decays_by_name
 from .bound import arith_for, gamma, step_bound
 from .format import Case
 
@@ -215,8 +219,6 @@ def run_trajectory(
     learning rates of each step (``opt.current_lr()``, in update order) are
     appended to it (the generator records them).
     """
-    from ..optim.lr import to_numpy
-
     params, params_arg, kwargs = factory_arguments(case)
     if not pass_profile:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("emulate", "prox_step")}
@@ -247,15 +249,14 @@ def _param_rules(cfg: Mapping[str, Any]) -> list[tuple[Mapping[str, Any] | None,
     rules: list[tuple[Mapping[str, Any] | None, bool]] = []
     if "groups" not in cfg:
         for p in cfg["params"]:
-            by_name = "beta" not in p["name"] and "gamma" not in p["name"]
+            by_name = decays_by_name(p["name"])
             rules.append((default_wd if _decay_active(default_wd) and by_name else None, False))
         return rules
     group_of = {n: g for g in cfg["groups"] for n in g["params"]}
     for p in cfg["params"]:
         g = group_of[p["name"]]
         wd = g.get("weight_decay", default_wd)
-        shape = p["shape"]
-        centralize = bool(g.get("grad_centralization", False)) and len(shape) > 1 and shape[1] % 16 == 0
+        centralize = bool(g.get("grad_centralization", False)) and centralization_applies(tuple(p["shape"]))
         rules.append((wd if _decay_active(wd) else None, centralize))
     return rules
 
@@ -295,7 +296,7 @@ def trajectory_tolerance(case: Case) -> dict[str, np.ndarray]:
     inputs, expected = case.group("inputs"), case.group("expected")
     dtype = np.dtype(case.meta["dtype"])
     arith = arith_for(dtype, k=float(case.meta["compliance"]["sqrt_ulps"]))
-    hyper_dtype = np.float32 if dtype == np.float16 else dtype
+    hyper_dtype = np.dtype(hyper_dtype_name(dtype.name))
     l1 = float(np.asarray(float.fromhex(cfg["l1"]), hyper_dtype))
     l2 = float(np.asarray(float.fromhex(cfg["l2"]), hyper_dtype))
     s = float.fromhex(cfg["loss_scale"])

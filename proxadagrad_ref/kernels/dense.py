@@ -5,8 +5,8 @@ returns a :class:`DenseStep`; :func:`run_dense` evaluates it. A prepared step
 performs only arithmetic: with the fast engines it cannot raise for inputs
 that passed the checks. :func:`apply_proximal_adagrad` is the two in a row;
 the optimizer prepares every parameter's step before it runs any
-(:mod:`proxadagrad_ref.optim.pipeline`). :func:`prepare_step` holds the checks
-the dense and sparse kernels share.
+(:mod:`proxadagrad_ref.optim.pipeline`), making the checks that depend only on
+a parameter's kind once (:func:`~.checks.prepare_kind`).
 """
 
 from __future__ import annotations
@@ -15,28 +15,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _fast
-from ._profiles import Profile, get_profile
-from ._validation import (
-    check_floating_var,
-    check_hyperparameter,
-    check_like_var,
-    check_non_negative,
-    check_writable,
-    dtype_name,
-)
+from ..backends.compat import dtype_name
+from ..engines.dispatch import check_engine, evaluate
+from ..engines.step import Elementwise
+from ..numerics.profiles import Profile
+from .checks import Kind, check_accum, check_floating_var, check_in_place, check_like_var, prepare_kind
 
-__all__ = [
-    "DenseStep",
-    "apply_proximal_adagrad",
-    "check_accum",
-    "check_in_place",
-    "prepare_dense",
-    "prepare_hyper",
-    "prepare_step",
-    "run_dense",
-    "tail_split",
-]
+__all__ = ["DenseStep", "apply_proximal_adagrad", "check_common", "dense_step", "prepare_dense", "run_dense"]
 
 Array = Any
 Namespace = Any
@@ -47,94 +32,49 @@ class DenseStep(NamedTuple):
 
     Attributes
     ----------
-    xp : namespace
-        The arrays' array-API namespace.
-    profile : Profile
-        The numerics profile (already checked to define the dtype and `prox_step`).
+    kind : Kind
+        Namespace, profile (checked to define the dtype and prox step) and the
+        checked hyper-parameters.
     var, accum, grad : array
         The checked arrays (same namespace, device, dtype and shape).
-    hyper : tuple of 3 arrays
-        ``lr``, ``l1``, ``l2`` as 0-d arrays of the hyper-parameter dtype, checked.
-    prox_step : str
-        ``"adaptive"`` or ``"fixed"``.
     inplace : bool
         True: the results are written into `var` and `accum`.
     engine : str
-        A name of :data:`proxadagrad_ref._fast.ENGINES`.
-    tail : bool
-        True: the profile's SIMD kernel leaves a scalar tail on these arrays
-        (see :func:`tail_split`).
+        A name of :data:`proxadagrad_ref.engines.dispatch.ENGINES`.
 
     """
 
-    xp: Namespace
-    profile: Profile
+    kind: Kind
     var: Array
     accum: Array
     grad: Array
-    hyper: tuple[Array, Array, Array]
-    prox_step: str
     inplace: bool
     engine: str
-    tail: bool
+
+    def task(self, formula: Any, var: Array, accum: Array, grad: Array) -> Elementwise:
+        """The engines' view of (part of) this step, evaluated with `formula`."""
+        k = self.kind
+        return Elementwise(k.profile, formula, k.xp, var, accum, grad, k.hyper, k.prox_step == "adaptive")
 
 
-def prepare_hyper(
-    lr: object, l1: object, l2: object, var: Array, xp: Namespace
-) -> tuple[Array, Array, Array]:
-    """``lr``, ``l1`` and ``l2`` checked and rounded for parameters like `var` (dtype, device).
-
-    They depend on `var` only through its namespace, dtype and device, so a
-    caller with many parameters of one kind may check them once.
-    """
-    return (
-        check_hyperparameter("lr", lr, var, xp),
-        check_hyperparameter("l1", l1, var, xp),
-        check_hyperparameter("l2", l2, var, xp),
-    )
-
-
-def check_in_place(var: Array, accum: Array, xp: Namespace) -> None:
-    """For ``inplace=True``: both arrays writable, and two distinct arrays."""
-    check_writable("var", var, xp)
-    check_writable("accum", accum, xp)
-    if var is accum:
-        raise ValueError("var and accum are the same array; inplace=True needs two distinct arrays")
-
-
-def check_accum(accum: Array, xp: Namespace, name: str = "accum") -> None:
-    """Refuse negative accumulators (one pass without a temporary for NumPy arrays)."""
-    if not _fast.surely_non_negative(xp, accum):
-        check_non_negative(name, accum, xp)
-
-
-def tail_split(profile: Profile, xp: Namespace, var: Array) -> bool:
-    """True when the profile's SIMD kernel gives the last ``size % block`` elements of `var` a scalar path."""
-    return profile.tail is not None and bool(_size(var) % profile.block(dtype_name(xp, var.dtype)))
-
-
-def prepare_step(
-    var: object,
-    accum: object,
-    lr: object,
-    l1: object,
-    l2: object,
-    *,
-    prox_step: str,
-    emulate: str | None,
-    inplace: bool,
-    op: str = "dense",
-) -> tuple[Namespace, Profile, tuple[Array, Array, Array]]:
-    """Run the checks shared by both kernels; return namespace, profile and rounded hyper-parameters."""
+def check_common(var: object, accum: object, inplace: object) -> Namespace:
+    """The checks both kernels make first: `var` a floating array, `accum` like it, `inplace` a bool."""
     xp = check_floating_var(var)
     check_like_var("accum", accum, var, xp)
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
-    profile = get_profile(emulate, prox_step, xp, var.dtype, op)  # type: ignore[attr-defined]
-    hyper = prepare_hyper(lr, l1, l2, var, xp)
+    return xp
+
+
+def dense_step(kind: Kind, var: Array, accum: Array, grad: Array, *, inplace: bool, engine: str) -> DenseStep:
+    """The per-array checks of a dense step whose :class:`~.checks.Kind` is checked; the step to run."""
+    xp = kind.xp
+    check_engine(engine, xp)
     if inplace:
         check_in_place(var, accum, xp)
-    return xp, profile, hyper
+    check_like_var("grad", grad, var, xp)
+    check_accum(accum, xp)
+    return DenseStep(kind, var, accum, grad, inplace, engine)
 
 
 def prepare_dense(
@@ -155,14 +95,9 @@ def prepare_dense(
     Raises what :func:`apply_proximal_adagrad` raises for bad arguments; the
     returned step is evaluated by :func:`run_dense`.
     """
-    xp, profile, hyper = prepare_step(
-        var, accum, lr, l1, l2, prox_step=prox_step, emulate=emulate, inplace=inplace
-    )
-    check_like_var("grad", grad, var, xp)
-    check_accum(accum, xp)
-    return DenseStep(
-        xp, profile, var, accum, grad, hyper, prox_step, inplace, engine, tail_split(profile, xp, var)
-    )
+    check_common(var, accum, inplace)
+    kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="dense")
+    return dense_step(kind, var, accum, grad, inplace=inplace, engine=engine)
 
 
 def run_dense(step: DenseStep) -> tuple[Array, Array]:
@@ -170,20 +105,18 @@ def run_dense(step: DenseStep) -> tuple[Array, Array]:
 
     Only arithmetic: no argument is checked again. With ``engine="auto"`` a
     step from :func:`prepare_dense` does not raise (memory and a failing numba
-    compilation aside); an `engine` name that is unknown or does not apply to
-    the arrays raises here, before anything is written.
+    compilation aside); an `engine` that does not apply to the arrays raises
+    here, before anything is written.
     """
-    xp, profile, var, accum, grad, (lr, l1, l2), prox_step, inplace, engine, tail = step
-    # IEEE special values are documented semantics, not warnings.
-    with np.errstate(all="ignore"):
-        if tail:
-            return _with_tail(profile, xp, var, accum, grad, lr, l1, l2, prox_step, inplace, engine)
-        # Elementwise: the fast engines write each block's results straight into the
-        # outputs (var/accum themselves when inplace), with the formula's bits.
-        return _fast.evaluate(
-            profile, profile.dense, xp, var, accum, grad, lr, l1, l2, prox_step=prox_step,
-            out=(var, accum) if inplace else None, engine=engine,
-        )
+    profile, var, accum, grad = step.kind.profile, step.var, step.accum, step.grad
+    out = (var, accum) if step.inplace else None
+    with np.errstate(all="ignore"):  # IEEE special values are documented semantics, not warnings
+        head = _head(profile, step.kind.xp, var)
+        if head is None:
+            # Elementwise: the fast engines write each block's results straight into the
+            # outputs (var/accum themselves when inplace), with the formula's bits.
+            return evaluate(step.task(profile.dense, var, accum, grad), out=out, engine=step.engine)
+        return _with_tail(step, head)
 
 
 def apply_proximal_adagrad(
@@ -210,7 +143,8 @@ def apply_proximal_adagrad(
 
     where :math:`s = \eta` for ``prox_step="adaptive"`` (what the MindSpore and
     TensorFlow kernels compute) and :math:`s = lr` for ``prox_step="fixed"``
-    (the formula their documentation prints).
+    (the formula their documentation prints); each profile's arithmetic is
+    written in :mod:`proxadagrad_ref.numerics.profiles`.
 
     Parameters
     ----------
@@ -279,29 +213,41 @@ def _size(x: Array) -> int:
     return n
 
 
-def _with_tail(
-    profile: Profile, xp: Namespace, var: Array, accum: Array, grad: Array,
-    lr: Array, l1: Array, l2: Array, prox_step: str, inplace: bool, engine: str,
-) -> tuple[Array, Array]:
+def _head(profile: Profile, xp: Namespace, var: Array) -> int | None:
+    """Where the scalar tail of the profile's SIMD kernel starts in flattened `var`; None without a tail."""
+    if profile.tail is None:
+        return None
+    n = _size(var)
+    tail = n % profile.block(dtype_name(xp, var.dtype))
+    return n - tail if tail else None
+
+
+def _with_tail(step: DenseStep, head: int) -> tuple[Array, Array]:
     """Evaluate a SIMD kernel whose last ``n % block`` elements (flattened) take a scalar path.
 
     This is the single-task launch (one thread); see the semantics reference
-    for how MindSpore's auto-tuned thread split moves the tail.
+    for how MindSpore's auto-tuned thread split moves the tail. The head and the
+    tail are written into the outputs' flat views where the arrays have them.
     """
-    n = _size(var)
-    head = n - n % profile.block(dtype_name(xp, var.dtype))
-    w, a, g = (xp.reshape(x, (n,)) for x in (var, accum, grad))
-    w_head, a_head = _fast.evaluate(
-        profile, profile.dense, xp, w[:head], a[:head], g[:head], lr, l1, l2,
-        prox_step=prox_step, engine=engine,
-    )
+    profile, xp = step.kind.profile, step.kind.xp
+    var, accum, grad = step.var, step.accum, step.grad
     assert profile.tail is not None
-    w_tail, a_tail = profile.evaluate(
-        profile.tail, xp, w[head:], a[head:], g[head:], lr, l1, l2, prox_step=prox_step
-    )
+    n = _size(var)
+    w, a, g = (xp.reshape(x, (n,)) for x in (var, accum, grad))
+    if step.inplace and type(var) is np.ndarray and var.flags.c_contiguous and accum.flags.c_contiguous:
+        # flat C-order views of var and accum themselves: each part is written where it lies
+        for formula, part, engine in (
+            (profile.dense, slice(0, head), step.engine),
+            (profile.tail, slice(head, n), "reference"),
+        ):
+            w_part, a_part = w[part], a[part]
+            evaluate(step.task(formula, w_part, a_part, g[part]), out=(w_part, a_part), engine=engine)
+        return var, accum
+    w_head, a_head = evaluate(step.task(profile.dense, w[:head], a[:head], g[:head]), engine=step.engine)
+    w_tail, a_tail = evaluate(step.task(profile.tail, w[head:], a[head:], g[head:]), engine="reference")
     w_new = xp.reshape(xp.concat([w_head, w_tail]), var.shape)
     a_new = xp.reshape(xp.concat([a_head, a_tail]), var.shape)
-    if inplace:
+    if step.inplace:
         var[...] = w_new
         accum[...] = a_new
         return var, accum

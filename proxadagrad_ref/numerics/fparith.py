@@ -64,8 +64,11 @@ def round_to(xp: Namespace, s: Array, e: Array, dtype: Any) -> Array:
     # The tie between the largest finite value and the overflow threshold rounds to infinity,
     # unless the exact value lies just below it: then the largest finite value is right.
     largest = float(xp.finfo(dtype).max)
-    threshold = largest + (largest - float(xp.nextafter(xp.asarray(largest, dtype=dtype),
-                                                        xp.asarray(0.0, dtype=dtype)))) * 0.5
+    threshold = (
+        largest
+        + (largest - float(xp.nextafter(xp.asarray(largest, dtype=dtype), xp.asarray(0.0, dtype=dtype))))
+        * 0.5
+    )
     below_overflow = (xp.abs(s) == threshold) & (e * s < 0)
     r = xp.where(below_overflow, xp.astype(xp.copysign(xp.full_like(s, largest), s), dtype), r)
     return xp.where(fix, other, r)

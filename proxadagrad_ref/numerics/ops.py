@@ -1,12 +1,15 @@
-"""The vocabulary profile formulas are written in, implemented on arrays.
+"""The vocabulary profile formulas are written in: its one semantics table, and its meaning on arrays.
 
-A profile formula (see :mod:`proxadagrad_ref._profiles`) is written once, in a
-scalar style, with Python operators and the free names below: ``sqrt``,
-``absolute``, ``sign``, ``maximum``, ``positive_part``, ``fma``,
-``flush``. This module gives those names their array meaning, for any
-array-API namespace, resolved from the arguments. A compiled backend may give
-the same names a scalar meaning and compile the very same function (see
-:mod:`proxadagrad_ref._fast`), so each formula lives in exactly one place.
+A profile formula (see :mod:`proxadagrad_ref.numerics.profiles`) is written
+once, in a scalar style, with Python operators and the free names of
+:data:`VOCABULARY` below. This module gives those names their array meaning,
+for any array-API namespace, resolved from the arguments. An engine may give
+the same names another meaning -- scalar functions for numba
+(:mod:`proxadagrad_ref.engines.numba`), C++ functions
+(:mod:`proxadagrad_ref.engines.ccode`) -- and run the very same function
+(:mod:`proxadagrad_ref.numerics.interpret`), so each formula lives in exactly
+one place. Every meaning honours the table below, bit for bit (NaN sign and
+payload aside); the engines' modules do not restate it.
 
 Semantics every implementation of this vocabulary must honour (IEEE 754):
 
@@ -31,15 +34,19 @@ Semantics every implementation of this vocabulary must honour (IEEE 754):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.resources import as_file, files
 from typing import Any
 
-import array_api_compat
+import numpy as np
 
-from . import _fparith
+from ..backends.compat import device, namespace
+from . import fparith
 
 __all__ = [
     "OPS",
+    "VOCABULARY",
+    "Op",
     "absolute",
     "as_float32",
     "as_float64",
@@ -47,10 +54,10 @@ __all__ = [
     "flush",
     "fma",
     "maximum",
-    "namespace",
     "positive_part",
     "rsqrt_eigen",
     "rsqrt_estimate",
+    "rsqrt_table",
     "sign",
     "signum",
     "sqrt",
@@ -59,21 +66,6 @@ __all__ = [
 
 Array = Any
 Namespace = Any
-
-_NAMESPACES: dict[type, Namespace] = {}
-
-
-def namespace(*xs: Array) -> Namespace:
-    """The array namespace of the first array among `xs` (cached per array type)."""
-    for x in xs:
-        kind = type(x)
-        if kind in (int, float):
-            continue
-        found = _NAMESPACES.get(kind)
-        if found is None:
-            found = _NAMESPACES[kind] = array_api_compat.array_namespace(x)
-        return found
-    raise TypeError("at least one argument must be an array")
 
 
 def sqrt(x: Array) -> Array:
@@ -122,10 +114,8 @@ def std_max0(x: Array) -> Array:
 _RSQRT_TABLE: dict[int, Any] = {}
 
 
-def _rsqrt_table_values() -> Any:
+def rsqrt_table() -> Any:
     """The vrsqrtps table as float64 values, shape (8192,): parity-major, then top 12 bits."""
-    import numpy as np
-
     if not _RSQRT_TABLE:
         path = files("proxadagrad_ref") / "data" / "rsqrtps_amd_zen3.npy"
         with as_file(path) as real:
@@ -153,7 +143,7 @@ def rsqrt_estimate(x: Array) -> Array:
     e = xp.where(xp.pow(2.0, e + 1) <= safe, e + 1, e)
     top = xp.floor((safe / xp.pow(2.0, e) - 1.0) * 4096.0)
     parity = e - 2.0 * xp.floor(e / 2.0)
-    table = xp.asarray(_rsqrt_table_values(), device=array_api_compat.device(x))
+    table = xp.asarray(rsqrt_table(), device=device(x))
     index = xp.reshape(xp.astype(parity * 4096.0 + top, xp.int64), (-1,))  # take wants 1-D indices
     entry = xp.reshape(xp.take(table, index), x.shape)
     estimate = xp.astype(entry * xp.pow(2.0, -(e - parity) / 2.0), xp.float32)
@@ -202,27 +192,56 @@ def fma(a: Array, b: Array, c: Array) -> Array:
     dtype = next(v.dtype for v in (a, b, c) if hasattr(v, "dtype"))
     operands = [v if hasattr(v, "dtype") else xp.asarray(v, dtype=dtype) for v in (a, b, c)]
     a, b, c = xp.broadcast_arrays(*operands)
-    return _fparith.fma(xp, a, b, c)
+    return fparith.fma(xp, a, b, c)
 
 
 def flush(x: Array) -> Array:
     """Flush subnormals to a zero of the same sign."""
-    return _fparith.flush_subnormals(namespace(x), x)
+    return fparith.flush_subnormals(namespace(x), x)
 
 
-OPS: dict[str, Any] = {
-    "sqrt": sqrt,
-    "absolute": absolute,
-    "sign": sign,
-    "signum": signum,
-    "as_float32": as_float32,
-    "as_float64": as_float64,
-    "as_type_of": as_type_of,
-    "std_max0": std_max0,
-    "rsqrt_eigen": rsqrt_eigen,
-    "rsqrt_scalar": rsqrt_scalar,
-    "maximum": maximum,
-    "positive_part": positive_part,
-    "fma": fma,
-    "flush": flush,
+@dataclass(frozen=True)
+class Op:
+    """One name of the vocabulary and its meaning on arrays.
+
+    Attributes
+    ----------
+    name : str
+        The free name a formula calls.
+    array : callable
+        Its meaning on arrays of any array-API namespace.
+    ufunc : numpy.ufunc or None
+        The NumPy ufunc that *is* `array` on NumPy arrays (same call, same
+        bits), so an engine may run it with ``out=``; None when the array
+        meaning is several operations.
+
+    """
+
+    name: str
+    array: Any
+    ufunc: Any = None
+
+
+VOCABULARY: dict[str, Op] = {
+    op.name: op
+    for op in (
+        Op("sqrt", sqrt, np.sqrt),
+        Op("absolute", absolute, np.absolute),
+        Op("sign", sign, np.sign),
+        Op("signum", signum),
+        Op("as_float32", as_float32),
+        Op("as_float64", as_float64),
+        Op("as_type_of", as_type_of),
+        Op("std_max0", std_max0),
+        Op("rsqrt_eigen", rsqrt_eigen),
+        Op("rsqrt_scalar", rsqrt_scalar),
+        Op("maximum", maximum, np.maximum),
+        Op("positive_part", positive_part),
+        Op("fma", fma),
+        Op("flush", flush),
+    )
 }
+"""The vocabulary: every free name a formula may call (the table of the module notes)."""
+
+OPS: dict[str, Any] = {name: op.array for name, op in VOCABULARY.items()}
+"""The array meaning of each name (what a formula's globals bind)."""

@@ -1,9 +1,10 @@
 """The one compatibility shim between the standard-only core and real array libraries.
 
-Everything the core needs that the array API standard does not offer lives here:
-resolving a namespace with a clear error, scattering rows into a table (the
-standard has no integer-array assignment), and telling whether a namespace
-allows in-place writes.
+This is the only module that imports array-api-compat. Everything the core
+needs that the array API standard does not offer lives here: resolving a
+namespace with a clear error, naming dtypes and namespaces, copying any array
+to NumPy, scattering rows into a table (the standard has no integer-array
+assignment), and telling whether a namespace allows in-place writes.
 """
 
 from __future__ import annotations
@@ -12,19 +13,39 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
-from array_api_compat import device as _device
 
 __all__ = [
+    "FLOAT_NAMES",
     "array_namespace",
     "device",
+    "dtype_name",
     "is_array",
+    "is_cupy_namespace",
+    "is_numpy_namespace",
+    "namespace",
     "namespace_name",
+    "numpy_namespace",
     "scatter_rows",
     "supports_fancy_setitem",
+    "to_numpy",
 ]
 
 Array = Any
 Namespace = Any
+
+FLOAT_NAMES = ("float16", "float32", "float64")
+"""The floating dtypes a parameter may have."""
+
+_OTHER_NAMES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+
+_NUMPY: list[Namespace] = []
+
+
+def numpy_namespace() -> Namespace:
+    """array-api-compat's NumPy namespace (resolved once)."""
+    if not _NUMPY:
+        _NUMPY.append(array_api_compat.array_namespace(np.empty(0)))
+    return _NUMPY[0]
 
 
 def is_array(x: object) -> bool:
@@ -45,11 +66,8 @@ def array_namespace(name: str, x: object) -> Namespace:
     scipy.sparse matrices and plain Python sequences are refused here: they must
     be routed elsewhere (or converted) before reaching the core.
     """
-    if type(x) is np.ndarray:  # resolved once: array-api-compat's NumPy namespace
-        global _NUMPY
-        if _NUMPY is None:
-            _NUMPY = array_api_compat.array_namespace(x)
-        return _NUMPY
+    if type(x) is np.ndarray:
+        return numpy_namespace()
     if not is_array(x):
         raise TypeError(
             f"{name} must be an array (NumPy, CuPy or another array-API library), got {type(x).__name__}"
@@ -57,12 +75,57 @@ def array_namespace(name: str, x: object) -> Namespace:
     return array_api_compat.array_namespace(x)
 
 
-_NUMPY: Namespace | None = None
+_NAMESPACES: dict[type, Namespace] = {}
+
+
+def namespace(*xs: Array) -> Namespace:
+    """The array namespace of the first array among `xs` (Python numbers are skipped; cached per type)."""
+    for x in xs:
+        kind = type(x)
+        if kind in (int, float):
+            continue
+        found = _NAMESPACES.get(kind)
+        if found is None:
+            found = _NAMESPACES[kind] = array_api_compat.array_namespace(x)
+        return found
+    raise TypeError("at least one argument must be an array")
+
+
+def is_numpy_namespace(xp: Namespace) -> bool:
+    """True for NumPy (array-api-compat's wrapper or NumPy itself)."""
+    return bool(array_api_compat.is_numpy_namespace(xp))
+
+
+def is_cupy_namespace(xp: Namespace) -> bool:
+    """True for CuPy."""
+    return bool(array_api_compat.is_cupy_namespace(xp))
+
+
+def dtype_name(xp: Namespace, dtype: Any) -> str:
+    """``"float32"`` for ``xp.float32`` and so on; ``str(dtype)`` for anything else.
+
+    A namespace that lacks a dtype (``getattr`` gives None) never matches it:
+    NumPy answers ``np.dtype("float64") == None`` with True.
+    """
+    for name in (*FLOAT_NAMES, *_OTHER_NAMES):
+        candidate = getattr(xp, name, None)
+        if candidate is not None and dtype == candidate:
+            return name
+    return str(dtype)
 
 
 def device(x: Array) -> Any:
     """The device `x` lives on (array-api-compat's ``device``)."""
-    return _device(x)
+    return array_api_compat.device(x)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy copy or view of any array-API array (NumPy, CuPy, DLPack exporters)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x)
+    if hasattr(x, "get"):  # CuPy
+        return np.asarray(x.get())
+    return np.from_dlpack(x)
 
 
 def supports_fancy_setitem(xp: Namespace) -> bool:

@@ -1,45 +1,38 @@
-"""Scalar meanings of the formula vocabulary, for numba (the optional ``fast`` extra).
+"""The numba engine: a formula compiled with its free names rebound to scalar functions (the ``fast`` extra).
 
-Importing this module imports numba. It gives each free name of
-:mod:`proxadagrad_ref._ops` a scalar implementation with the same IEEE 754
-semantics as the NumPy array path, bit for bit (NaN sign and payload
-included), and compiles a profile formula by rebinding those names:
-
-``sqrt``          ``np.sqrt`` (correctly rounded, ``llvm.sqrt``).
-``absolute``      ``abs`` (clears the sign bit, NaN included, like ``np.abs``).
-``sign``          ``np.sign``: -1, +1, ``+0`` for both zeros, the NaN itself.
-``maximum``       ``np.maximum``: NaN in ``x`` gives ``x``, else NaN in ``y``
-                  gives ``y``, else ``x if x > y else y`` (ties give ``y``).
-``positive_part`` ``x if x > 0 else +0``.
-``fma``           float32 only: the ``llvm.fma`` intrinsic, IEEE ``fusedMultiplyAdd``
-                  (one rounding). It has a single correct result, the one
-                  :mod:`proxadagrad_ref._fparith` computes with float64 arithmetic;
-                  the CPU's ``vfmadd`` (or libm ``fmaf``) computes it ~20x faster.
-``flush``         subnormals to a zero of the same sign.
-``std_max0``      ``x if not x < 0 else +0`` (C++ ``std::max(x, 0)``).
-``as_type_of``    ``x`` converted to the type of ``y``.
-``rsqrt_scalar``  ``flush(1 / flush(sqrt(flush(x))))``.
-``rsqrt_eigen``   float32: the ``vrsqrtps`` table of :mod:`proxadagrad_ref._ops`, indexed
-                  by the float's exponent parity and top 12 mantissa bits, then the
-                  same flushed Newton step; float64: ``flush(1 / flush(sqrt(x)))``.
+Importing this module imports numba. It gives each name of
+:data:`proxadagrad_ref.numerics.ops.VOCABULARY` a scalar meaning with the
+semantics of that module's table, bit for bit (NaN sign and payload aside), and
+compiles a profile formula by rebinding those names
+(:func:`proxadagrad_ref.numerics.interpret.rebind`). How each is built:
+``fma`` is the ``llvm.fma`` intrinsic (IEEE ``fusedMultiplyAdd``: one correct
+result, the one :mod:`proxadagrad_ref.numerics.fparith` computes, ~20x faster
+on the CPU's ``vfmadd``); ``flush`` clears the bits of a subnormal but its
+sign; ``rsqrt_eigen`` indexes the ``vrsqrtps`` table of
+:mod:`proxadagrad_ref.numerics.ops` by the float's exponent parity and top 12
+mantissa bits, then takes the same flushed Newton step.
 
 Every function is compiled with ``fastmath=False`` and ``error_model="numpy"``
 (division by zero gives inf/NaN instead of raising). numba emits no
 ``fmuladd`` intrinsics nor ``contract`` flags, and LLVM's default fusion mode
 fuses only those, so no ``a*b + c`` is contracted into an FMA: the only fused
-operations are the formula's own ``fma`` calls. ``tests/test_fast.py`` checks
-the generated IR and assembly and compares bits with the NumPy path.
+operations are the formula's own ``fma`` calls. ``tests/engines/test_numba.py``
+checks the generated IR and assembly; every engine test compares bits with
+the reference engine.
 
 Python number literals in a formula are "weak" in NumPy (NEP 50: ``1.0 + x``
-keeps ``x``'s float32); numba would promote them to float64. :func:`compile_formula`
-therefore rewrites a formula's float and int constants into the compute dtype
-before compiling, which gives NumPy's semantics.
+keeps ``x``'s float32); numba would promote them to float64.
+:func:`compile_formula` therefore turns a formula's float and int constants
+into the compute dtype before compiling, which gives NumPy's semantics.
+
+The drivers (:func:`evaluate`, :func:`update_rows`) run the compiled loops over
+flat NumPy arrays, in slices on the shared thread pool (the loops release the GIL).
 """
 
 from __future__ import annotations
 
 import math
-import types as pytypes
+import threading
 from typing import Any
 
 import numba
@@ -50,9 +43,23 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
-from . import _ops
+from ..numerics import ops
+from ..numerics.interpret import rebind
+from ..numerics.profiles import Formula
+from .pool import run_all
+from .step import Elementwise, RowUpdate
 
-__all__ = ["SCALAR_OPS", "compile_formula", "csr_touched_rows", "make_kernel", "make_row_kernel"]
+__all__ = [
+    "MIN_PARALLEL",
+    "SCALAR_OPS",
+    "compile_formula",
+    "csr_touched_rows",
+    "evaluate",
+    "make_kernel",
+    "make_row_kernel",
+    "rows_non_negative",
+    "update_rows",
+]
 
 _JIT: Any = {"error_model": "numpy", "fastmath": False}
 
@@ -65,37 +72,24 @@ def _make_stub(name: str) -> Any:
     return stub
 
 
-scalar_sqrt = _make_stub("sqrt")
-scalar_absolute = _make_stub("absolute")
-scalar_sign = _make_stub("sign")
-scalar_maximum = _make_stub("maximum")
-scalar_positive_part = _make_stub("positive_part")
-scalar_fma = _make_stub("fma")
-scalar_flush = _make_stub("flush")
-scalar_signum = _make_stub("signum")
-scalar_as_float32 = _make_stub("as_float32")
-scalar_as_float64 = _make_stub("as_float64")
-scalar_as_type_of = _make_stub("as_type_of")
-scalar_std_max0 = _make_stub("std_max0")
-scalar_rsqrt_eigen = _make_stub("rsqrt_eigen")
-scalar_rsqrt_scalar = _make_stub("rsqrt_scalar")
+_STUBS: dict[str, Any] = {name: _make_stub(name) for name in ops.VOCABULARY}
 
-SCALAR_OPS: dict[str, Any] = {
-    "sqrt": scalar_sqrt,
-    "absolute": scalar_absolute,
-    "sign": scalar_sign,
-    "maximum": scalar_maximum,
-    "positive_part": scalar_positive_part,
-    "fma": scalar_fma,
-    "flush": scalar_flush,
-    "signum": scalar_signum,
-    "as_float32": scalar_as_float32,
-    "as_float64": scalar_as_float64,
-    "as_type_of": scalar_as_type_of,
-    "std_max0": scalar_std_max0,
-    "rsqrt_eigen": scalar_rsqrt_eigen,
-    "rsqrt_scalar": scalar_rsqrt_scalar,
-}
+SCALAR_OPS: dict[str, Any] = {}
+"""The scalar stand-in of each vocabulary name that has a compiled meaning (an overload below)."""
+
+
+def _meaning(name: str, **options: Any) -> Any:
+    """Register the decorated overload as the compiled meaning of vocabulary name `name`."""
+
+    def register(impl: Any) -> Any:
+        overload(_STUBS[name], jit_options=_JIT, **options)(impl)
+        SCALAR_OPS[name] = _STUBS[name]
+        return impl
+
+    return register
+
+
+scalar_flush = _STUBS["flush"]
 
 
 def _float_class(ty: Any) -> Any:
@@ -106,19 +100,19 @@ def _float_class(ty: Any) -> Any:
     raise TypingError(f"formula ops take float32 or float64 scalars, got {ty}")
 
 
-@overload(scalar_sqrt, jit_options=_JIT)
+@_meaning("sqrt")
 def _ov_sqrt(x):
     _float_class(x)
     return lambda x: np.sqrt(x)
 
 
-@overload(scalar_absolute, jit_options=_JIT)
+@_meaning("absolute")
 def _ov_absolute(x):
     _float_class(x)
     return lambda x: abs(x)
 
 
-@overload(scalar_sign, jit_options=_JIT)
+@_meaning("sign")
 def _ov_sign(x):
     cls = _float_class(x)
     one, zero = cls(1.0), cls(0.0)
@@ -135,7 +129,7 @@ def _ov_sign(x):
     return impl
 
 
-@overload(scalar_maximum, jit_options=_JIT)
+@_meaning("maximum")
 def _ov_maximum(x, y):
     cls = _float_class(x)
 
@@ -150,7 +144,7 @@ def _ov_maximum(x, y):
     return impl
 
 
-@overload(scalar_positive_part, jit_options=_JIT)
+@_meaning("positive_part")
 def _ov_positive_part(x):
     cls = _float_class(x)
     zero = cls(0.0)
@@ -182,13 +176,13 @@ def _flush_bits(typingctx, x):
     return x(x), codegen
 
 
-@overload(scalar_flush, jit_options=_JIT)
+@_meaning("flush")
 def _ov_flush(x):
     _float_class(x)
     return lambda x: _flush_bits(x)
 
 
-@overload(scalar_signum, jit_options=_JIT)
+@_meaning("signum")
 def _ov_signum(x):
     cls = _float_class(x)
     one, zero = cls(1.0), cls(0.0)
@@ -200,33 +194,33 @@ def _ov_signum(x):
     return impl
 
 
-@overload(scalar_as_float32, jit_options=_JIT)
+@_meaning("as_float32")
 def _ov_as_float32(x):
     _float_class(x)
     return lambda x: np.float32(x)
 
 
-@overload(scalar_as_float64, jit_options=_JIT)
+@_meaning("as_float64")
 def _ov_as_float64(x):
     _float_class(x)
     return lambda x: np.float64(x)
 
 
-@overload(scalar_as_type_of, jit_options=_JIT)
+@_meaning("as_type_of")
 def _ov_as_type_of(x, y):
     _float_class(x)
     cls = _float_class(y)
     return lambda x, y: cls(x)
 
 
-@overload(scalar_std_max0, jit_options=_JIT)
+@_meaning("std_max0")
 def _ov_std_max0(x):
     cls = _float_class(x)
     zero = cls(0.0)
     return lambda x: zero if x < 0 else x
 
 
-_RSQRT_TABLE32 = _ops._rsqrt_table_values().astype(np.float32)  # exact: the entries are float32 values
+_RSQRT_TABLE32 = ops.rsqrt_table().astype(np.float32)  # exact: the entries are float32 values
 _SMALLEST_NORMAL32 = np.float32(np.finfo(np.float32).smallest_normal)
 _MAX32 = np.float32(np.finfo(np.float32).max)
 _INF32 = np.float32(math.inf)
@@ -260,7 +254,7 @@ def _float32_from_bits(typingctx, bits):
 
 @numba.njit(inline="always", **_JIT)
 def _rsqrt_estimate32(x):
-    """``_ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits.
+    """``ops.rsqrt_estimate`` per scalar: exponent and top 12 mantissa bits read from the float's bits.
 
     For a positive normal ``x = 2**e * m`` the estimate is the table entry for
     ``(e mod 2, top 12 bits of m)`` times ``2**-k``, ``k = (e - e mod 2) / 2``
@@ -281,16 +275,17 @@ def _rsqrt_estimate32(x):
     return estimate if (x >= _SMALLEST_NORMAL32 and x <= _MAX32) else special
 
 
-@overload(scalar_rsqrt_scalar, jit_options=_JIT, inline="always")
+@_meaning("rsqrt_scalar", inline="always")
 def _ov_rsqrt_scalar(x):
     one = _float_class(x)(1.0)
     return lambda x: scalar_flush(one / scalar_flush(np.sqrt(scalar_flush(x))))
 
 
-@overload(scalar_rsqrt_eigen, jit_options=_JIT, inline="always")
+@_meaning("rsqrt_eigen", inline="always")
 def _ov_rsqrt_eigen(x):
     cls = _float_class(x)
     if cls is np.float64:
+
         def impl64(x):
             x = scalar_flush(x)
             return scalar_flush(1.0 / scalar_flush(np.sqrt(x)))
@@ -316,7 +311,7 @@ def _fma(typingctx, a, b, c):
     """IEEE 754 ``fusedMultiplyAdd(a, b, c)``: ``a*b + c`` rounded once, via ``llvm.fma``.
 
     An IEEE fma has exactly one correct result, so any correct implementation
-    gives the bits of :func:`proxadagrad_ref._fparith.fma`: LLVM lowers the
+    gives the bits of :func:`proxadagrad_ref.numerics.fparith.fma`: LLVM lowers the
     intrinsic to the CPU's ``vfmadd`` where the target has FMA and to a call of
     the (correctly rounded) C library ``fma``/``fmaf`` otherwise. It is never
     the contraction ``fmuladd``, which LLVM may split into two roundings.
@@ -333,37 +328,21 @@ def _fma(typingctx, a, b, c):
     return a(a, a, a), codegen
 
 
-@overload(scalar_fma, jit_options=_JIT)
+@_meaning("fma")
 def _ov_fma(a, b, c):
     if not all(t == types.float32 for t in (a, b, c)):
         raise TypingError(f"scalar fma is implemented for float32 operands, got {(a, b, c)}")
     return lambda a, b, c: _fma(a, b, c)
 
 
-def _weak_constants(code: pytypes.CodeType, cls: Any) -> pytypes.CodeType:
-    """`code` with its float and int literals (NumPy-weak, NEP 50) turned into `cls` scalars."""
-    consts = tuple(cls(c) if type(c) in (float, int) else c for c in code.co_consts)
-    return code.replace(co_consts=consts)
-
-
-def compile_formula(formula: Any, compute: Any) -> Any:
+def compile_formula(formula: Formula, compute: Any) -> Any:
     """Compile `formula` (a profile formula) for scalars of dtype `compute`, its free names rebound.
 
     The function object is rebuilt from the formula's own code object with
     :data:`SCALAR_OPS` in place of the array ops, and its literals made weak
     (see the module notes); nothing of the formula is rewritten by hand.
     """
-    cls = np.dtype(compute).type
-    scalar_globals = dict(formula.__globals__)
-    scalar_globals.update(SCALAR_OPS)
-    fn = pytypes.FunctionType(
-        _weak_constants(formula.__code__, cls),
-        scalar_globals,
-        formula.__name__,
-        formula.__defaults__,
-        formula.__closure__,
-    )
-    return numba.njit(inline="always", **_JIT)(fn)
+    return numba.njit(inline="always", **_JIT)(rebind(formula, SCALAR_OPS, constants=np.dtype(compute).type))
 
 
 def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
@@ -377,22 +356,23 @@ def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
     hyper-parameter is converted to `compute` (the profile's compute dtype; a
     no-op when it is the input dtype) before the formula, and each result is
     rounded once to the output dtype on the store, as ``Profile.evaluate`` does
-    for whole arrays. Both release the GIL: :mod:`proxadagrad_ref._fast` runs
-    them on slices from its own thread pool (no OpenMP runtime, whose spinning
-    workers cost ~16 ms a call on an oversubscribed machine).
+    for whole arrays. Both release the GIL: :func:`evaluate` runs them on
+    slices on the shared thread pool (:mod:`.pool`).
     """
     cls = np.dtype(compute).type
 
-    def into_outputs(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool,
-                     w_out: Any, a_out: Any) -> None:  # pragma: no cover - compiled
+    def into_outputs(
+        w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool, w_out: Any, a_out: Any
+    ) -> None:  # pragma: no cover - compiled
         lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
         for i in range(w.shape[0]):
             w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
             w_out[i] = w_new
             a_out[i] = a_new
 
-    def in_place(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any,
-                 adaptive: bool) -> None:  # pragma: no cover - compiled
+    def in_place(
+        w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+    ) -> None:  # pragma: no cover - compiled
         lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
         for i in range(w.shape[0]):
             w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
@@ -411,8 +391,9 @@ def _prefetch(typingctx, table, row, col):
     def codegen(context, builder, signature, args):
         table_type = signature.args[0]
         array = context.make_array(table_type)(context, builder, value=args[0])
-        item = cgutils.get_item_pointer(context, builder, table_type, array, [args[1], args[2]],
-                                        wraparound=False)
+        item = cgutils.get_item_pointer(
+            context, builder, table_type, array, [args[1], args[2]], wraparound=False
+        )
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         signature_ir = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         # the typed-pointer name; LLVM renames it where pointers are opaque (checked: LLVM 20 emits prefetchw)
@@ -432,38 +413,44 @@ loop that waits for each in turn spends most of its time waiting (measured: 4,09
 1 Mi x 64 float32 table, 2.5 -> 1.5 ms)."""
 
 
-def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
-    """Two loops over the rows of a table that a sparse step touches: ``(rows_non_negative, rows_in_place)``.
+@numba.njit(nogil=True, **_JIT)
+def rows_non_negative(accum: Any, idx: Any) -> bool:  # pragma: no cover - compiled
+    """True when every element of the rows ``accum[idx]`` (2-D) is ``>= 0``; False at a negative or NaN.
 
-    ``rows_non_negative(accum, idx)`` is True when every element of the rows
-    ``accum[idx]`` is ``>= 0`` (False at the first negative or NaN element).
+    Prefetches the rows :data:`_AHEAD` rows ahead; no exit inside a row, so
+    the inner loop vectorizes (7x faster).
+    """
+    n, inner = idx.shape[0], accum.shape[1]
+    line = max(1, 64 // accum.itemsize)
+    for r in range(n):
+        if r + _AHEAD < n:
+            for j in range(0, inner, line):
+                _prefetch_hint(accum, idx[r + _AHEAD], j)
+        row = accum[idx[r]]
+        ok = True
+        for j in range(inner):
+            ok &= row[j] >= 0
+        if not ok:
+            return False
+    return True
+
+
+def make_row_kernel(scalar_formula: Any, compute: Any) -> Any:
+    """The loop over the rows of a table that a sparse step touches, updating them in place.
+
     ``rows_in_place(var, accum, grad, idx, lr, l1, l2, adaptive)`` applies the
     formula to ``var[idx[r]], accum[idx[r]]`` with ``grad[r]``, in place: no
     gather, no scatter, one pass over the touched rows. `var` and `accum` are
     2-D ``(rows, inner)``, `grad` is ``(len(idx), inner)``, and the indices must
     be distinct (duplicate rows are summed before). Conversions to `compute` and
-    the rounding on the store are those of :func:`make_kernel`. Both loops
-    prefetch the rows :data:`_AHEAD` rows ahead (one hint per 64-byte line).
+    the rounding on the store are those of :func:`make_kernel`. The loop
+    prefetches the rows :data:`_AHEAD` rows ahead (one hint per 64-byte line).
     """
     cls = np.dtype(compute).type
 
-    def rows_non_negative(accum: Any, idx: Any) -> bool:  # pragma: no cover - compiled
-        n, inner = idx.shape[0], accum.shape[1]
-        line = max(1, 64 // accum.itemsize)
-        for r in range(n):
-            if r + _AHEAD < n:
-                for j in range(0, inner, line):
-                    _prefetch_hint(accum, idx[r + _AHEAD], j)
-            row = accum[idx[r]]
-            ok = True
-            for j in range(inner):  # no exit inside the row: the loop vectorizes (7x faster)
-                ok &= row[j] >= 0
-            if not ok:
-                return False
-        return True
-
-    def rows_in_place(var: Any, accum: Any, grad: Any, idx: Any, lr: Any, l1: Any, l2: Any,
-                      adaptive: bool) -> None:  # pragma: no cover - compiled
+    def rows_in_place(
+        var: Any, accum: Any, grad: Any, idx: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
+    ) -> None:  # pragma: no cover - compiled
         lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
         n, inner = idx.shape[0], var.shape[1]
         line = max(1, 64 // var.itemsize)
@@ -480,7 +467,7 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
                 w[j] = w_new
                 a[j] = a_new
 
-    return numba.njit(nogil=True, **_JIT)(rows_non_negative), numba.njit(nogil=True, **_JIT)(rows_in_place)
+    return numba.njit(nogil=True, **_JIT)(rows_in_place)
 
 
 @numba.njit(nogil=True)
@@ -524,3 +511,102 @@ def csr_touched_rows(indptr: Any) -> Any:  # pragma: no cover - compiled
         lo += 1
         p = indptr[lo]
     return out[:count]
+
+
+# -- drivers -----------------------------------------------------------------------------------
+
+MIN_PARALLEL = 1 << 18
+"""Below this many elements the compiled loop runs on the calling thread (~0.5 ms of work)."""
+
+_KERNELS: dict[tuple[Formula, np.dtype[Any], str], Any] = {}
+_KERNELS_LOCK = threading.Lock()
+
+
+def kernel(formula: Formula, compute: np.dtype[Any], kind: str = "dense") -> Any:
+    """The compiled loops of `formula` for compute dtype `compute` (built once, kept).
+
+    ``kind="dense"``: ``(into_outputs, in_place)`` of :func:`make_kernel`;
+    ``kind="rows"``: ``rows_in_place`` of :func:`make_row_kernel`.
+    """
+    key = (formula, compute, kind)
+    with _KERNELS_LOCK:
+        found = _KERNELS.get(key)
+        if found is None:
+            scalar = compile_formula(formula, compute)
+            make = make_kernel if kind == "dense" else make_row_kernel
+            found = _KERNELS[key] = make(scalar, compute)
+        return found
+
+
+def _scalars(hyper: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    return hyper[0][()], hyper[1][()], hyper[2][()]
+
+
+def evaluate(task: Elementwise, flat: tuple[np.ndarray, ...], *, in_place: bool, threads: int) -> None:
+    """Run the compiled loop of `task` over the flat views ``(w, a, g, w_out, a_out)``.
+
+    Whole arrays on the calling thread, or a few slices per thread on the pool
+    (on a loaded machine a descheduled worker then holds up less). `in_place`:
+    the outputs are the inputs `w` and `a`.
+    """
+    w, a, g, w_out, a_out = flat
+    compute = np.dtype(task.profile.compute_dtype(task.xp, w.dtype))
+    into_outputs, over_inputs = kernel(task.formula, compute)
+    hyper, adaptive = _scalars(task.hyper), task.adaptive
+
+    def run(start: int, stop: int) -> None:
+        if in_place:
+            over_inputs(w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive)
+        else:
+            into_outputs(
+                w[start:stop],
+                a[start:stop],
+                g[start:stop],
+                *hyper,
+                adaptive,
+                w_out[start:stop],
+                a_out[start:stop],
+            )
+
+    n = w.shape[0]
+    if threads <= 1 or n < MIN_PARALLEL:
+        run(0, n)
+        return
+    pieces = min(4 * threads, max(1, n // (MIN_PARALLEL // 2)))
+    bounds = [n * k // pieces for k in range(pieces + 1)]
+    run_all(run, bounds[:-1], bounds[1:], threads=threads)
+
+
+def update_rows(task: RowUpdate, *, inplace: bool, threads: int) -> tuple[Any, Any] | None:
+    """The rows of `task` updated by one compiled pass over the table (in place, or in updated copies).
+
+    The fused form of "gather the rows, evaluate the formula, scatter them
+    back": the same formula, conversions and rounding on each element, so the
+    same bits, without the four passes of gathered copies. The caller
+    (:func:`proxadagrad_ref.engines.dispatch.update_rows`) has checked that the
+    arrays suit it. Unless ``task.checked``, the touched accumulators are
+    checked first: None, with nothing written or copied, when one is negative or NaN.
+    """
+    var, accum, grad, idx = task.var, task.accum, task.grad, task.idx
+    compute = np.dtype(task.profile.compute_dtype(task.xp, var.dtype))
+    k = idx.shape[0]
+    inner = var.size // var.shape[0] if var.shape[0] else 0
+    if not task.checked and not rows_non_negative(accum.reshape(accum.shape[0], inner), idx):
+        return None
+    in_place = kernel(task.formula, compute, "rows")
+    if not inplace:
+        var, accum = var.copy(), accum.copy()
+    table, acc = var.reshape(var.shape[0], inner), accum.reshape(accum.shape[0], inner)
+    rows = grad.reshape(k, inner)
+    hyper, adaptive = _scalars(task.hyper), task.adaptive
+    if threads <= 1 or k * inner < MIN_PARALLEL or k < 2:
+        in_place(table, acc, rows, idx, *hyper, adaptive)
+        return var, accum
+    pieces = min(4 * threads, k)
+    bounds = [k * j // pieces for j in range(pieces + 1)]
+
+    def run(start: int, stop: int) -> None:
+        in_place(table, acc, rows[start:stop], idx[start:stop], *hyper, adaptive)
+
+    run_all(run, bounds[:-1], bounds[1:], threads=threads)
+    return var, accum

@@ -1,41 +1,38 @@
-r"""Numerics profiles: the one place where each profile's arithmetic is written.
+"""Numerics profiles: the one place where each profile's arithmetic is written.
 
-The update, in the kernels' ("adaptive") form:
-
-.. math::
-
-    a' = a + g^2, \qquad \eta = \frac{lr}{\sqrt{a'}}, \qquad v = w - \eta g,
-
-    w' = \frac{\operatorname{sign}(v)\,\max(|v| - \eta\,l_1,\ 0)}{1 + \eta\,l_2}
-
-In the printed ("fixed") form the prox uses ``lr`` where the adaptive form uses
-``eta``: :math:`w' = \operatorname{sign}(v)\max(|v| - lr\,l_1, 0)/(1 + lr\,l_2)`.
-Where ``l1 == 0`` the kernels skip the threshold and compute ``v / (1 + eta*l2)``;
+The update each formula computes is typeset once, in the docstring of
+:func:`proxadagrad_ref.apply_proximal_adagrad` (its two prox forms: the
+kernels' "adaptive" step ``eta = lr / sqrt(a')`` inside the prox, the printed
+"fixed" ``lr``). Where ``l1 == 0`` the kernels skip the threshold and compute ``v / (1 + eta*l2)``;
 every profile does the same (the two differ only in how NaN and -0 come out).
 
 How a formula is written
 ------------------------
 Each formula is a plain function of per-element values ``(w, a, g, lr, l1, l2,
 adaptive)`` returning ``(w', a')``. It uses Python operators and only the free
-names of :mod:`proxadagrad_ref._ops` (``sqrt``, ``fma``, ``positive_part``, ...).
-Evaluated as it stands, those names act on whole arrays of any array-API
-library; a compiled backend rebinds them to scalar functions and compiles the
-same code (:mod:`proxadagrad_ref._fast`). Formulas never see dtype changes: the
-profile's ``compute`` attribute says whether inputs are widened to float64
-before the formula and rounded back after it (exact) or used as they are
-(the framework emulations).
+names of :data:`proxadagrad_ref.numerics.ops.VOCABULARY` (``sqrt``, ``fma``,
+``positive_part``, ...). Evaluated as it stands, those names act on whole
+arrays of any array-API library; an engine rebinds them to other meanings and
+runs the same code (:mod:`proxadagrad_ref.numerics.interpret`). Formulas never
+see dtype changes: the profile's ``widen`` attribute says whether inputs are
+widened to float64 before the formula and rounded back after it (exact) or
+used as they are (the framework emulations); :meth:`Profile.compute_dtype`
+gives the dtype the formula runs in.
+
+Hyper-parameters ``lr``, ``l1``, ``l2`` reach every kernel rounded to
+:func:`hyper_dtype_name` of the parameter dtype (float32 for float16
+parameters: MindSpore hands its float16 kernel float32 scalars).
 """
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ._ops import (
+from ..backends.compat import dtype_name
+from .interpret import rename
+from .ops import (
     absolute,
     as_float32,
     as_float64,
@@ -45,21 +42,29 @@ from ._ops import (
     maximum,
     positive_part,
     rsqrt_eigen,
-    rsqrt_scalar,  # noqa: F401  (looked up by tensorflow_scalar_formula, see with_op)
+    rsqrt_scalar,  # noqa: F401  (looked up by tensorflow_scalar_formula, see rename)
     sign,
     signum,
     sqrt,
     std_max0,
 )
-from ._validation import dtype_name
 
-__all__ = ["PROFILES", "Profile", "get_profile"]
+__all__ = ["PROFILES", "PROX_STEPS", "Formula", "Profile", "get_profile", "hyper_dtype_name"]
 
-Array = Any
 Namespace = Any
 Formula = Callable[..., tuple[Any, Any]]
 
 PROX_STEPS = ("adaptive", "fixed")
+
+
+def hyper_dtype_name(dtype_name: str) -> str:
+    """The dtype ``lr``, ``l1`` and ``l2`` reach a kernel in, for parameters of dtype `dtype_name`.
+
+    The parameter dtype, except float32 for float16 parameters (MindSpore hands
+    its float16 kernels float32 learning rates and regularization strengths;
+    TensorFlow has no float16 CPU kernel).
+    """
+    return "float32" if dtype_name == "float16" else dtype_name
 
 
 def exact_formula(w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool) -> tuple[Any, Any]:
@@ -172,22 +177,7 @@ def tensorflow_packet_formula(
     return w_new, a_new
 
 
-def with_op(formula: Formula, name: str, doc: str, **swaps: str) -> Formula:
-    """The same formula with some operations swapped for others (by name), as a new function.
-
-    The swap is made in the code object's names, so every backend that gives
-    the vocabulary a meaning (arrays, compiled scalars) sees the swapped
-    operation: the arithmetic around it is still written once.
-    """
-    code = formula.__code__
-    names = tuple(swaps.get(n, n) for n in code.co_names)
-    swapped = types.FunctionType(code.replace(co_names=names, co_name=name), formula.__globals__, name)
-    swapped.__qualname__ = name
-    swapped.__doc__ = doc
-    return swapped
-
-
-tensorflow_scalar_formula = with_op(
+tensorflow_scalar_formula = rename(
     tensorflow_packet_formula,
     "tensorflow_scalar_formula",
     """TensorFlow CPU ``ApplyProximalAdagrad``, Eigen scalar path (the last ``n % lanes`` elements).
@@ -275,39 +265,11 @@ class Profile:
         """SIMD width deciding which elements take the scalar tail, for parameters of `dtype_name`."""
         return dict(self.blocks).get(dtype_name, self.tail_block)
 
-    def evaluate(
-        self,
-        formula: Formula,
-        xp: Namespace,
-        var: Array,
-        accum: Array,
-        grad: Array,
-        lr: Array,
-        l1: Array,
-        l2: Array,
-        *,
-        prox_step: str,
-    ) -> tuple[Array, Array]:
-        """Apply `formula` elementwise to arrays, with this profile's widening rule.
-
-        IEEE special values are part of the documented semantics, so NumPy's
-        floating-point warnings (used underneath by NumPy and array-api-strict)
-        are silenced here.
-        """
-        adaptive = prox_step == "adaptive"
-        compute = self.compute_dtype(xp, var.dtype)
-        with np.errstate(all="ignore"):
-            if compute == var.dtype and all(x.dtype == compute for x in (grad, lr, l1, l2)):
-                return formula(var, accum, grad, lr, l1, l2, adaptive)
-            wide = [xp.astype(x, compute) for x in (var, accum, grad, lr, l1, l2)]
-            w_new, a_new = formula(*wide, adaptive)
-            return xp.astype(w_new, var.dtype), xp.astype(a_new, var.dtype)
-
     def compute_dtype(self, xp: Namespace, dtype: Any) -> Any:
-        """The dtype the formula runs in for parameters of `dtype`."""
+        """The dtype the formula runs in for parameters of `dtype` (of namespace `xp`)."""
         if self.widen:
             return xp.float64
-        if dtype == getattr(xp, "float16", None):
+        if dtype_name(xp, dtype) == "float16":
             return xp.float32
         return dtype
 

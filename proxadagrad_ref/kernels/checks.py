@@ -1,52 +1,41 @@
-"""Argument checks shared by the public kernels.
+"""Argument checks of the public kernels (and of the optimizer, which calls the kernels' checks).
 
 Every check runs before any output is computed or written, and every error
 names the argument it is about, so a failed call changes nothing.
+:func:`prepare_kind` holds the checks that depend only on the parameter's
+kind (namespace, dtype, device) and the profile: the optimizer makes them once
+per kind and step.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._compat import array_namespace, device, is_array, namespace_name
+from ..backends.compat import FLOAT_NAMES, array_namespace, device, dtype_name, is_array, namespace_name
+from ..numerics.profiles import Profile, get_profile, hyper_dtype_name
 
 __all__ = [
+    "Kind",
+    "check_accum",
     "check_floating_var",
     "check_hyperparameter",
+    "check_in_place",
     "check_like_var",
     "check_non_negative",
     "check_writable",
     "in_place_refusal",
+    "prepare_hyper",
+    "prepare_kind",
+    "surely_non_negative",
 ]
 
 Array = Any
 Namespace = Any
 
-_FLOAT_NAMES = ("float16", "float32", "float64")
-_NUMPY_FLOATS = frozenset(np.dtype(name) for name in _FLOAT_NAMES)
-
-
-def dtype_name(xp: Namespace, dtype: Any) -> str:
-    """``"float32"`` for ``xp.float32`` and so on; ``str(dtype)`` for anything else."""
-    for name in (
-        *_FLOAT_NAMES,
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "bool",
-    ):
-        candidate = getattr(xp, name, None)
-        if candidate is not None and dtype == candidate:
-            return name
-    return str(dtype)
+_NUMPY_FLOATS = frozenset(np.dtype(name) for name in FLOAT_NAMES)
 
 
 def check_floating_var(var: object) -> Namespace:
@@ -55,7 +44,7 @@ def check_floating_var(var: object) -> Namespace:
     if type(var) is np.ndarray and var.dtype in _NUMPY_FLOATS:  # the common case, without dtype_name
         return xp
     assert is_array(var)
-    if dtype_name(xp, var.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
+    if dtype_name(xp, var.dtype) not in FLOAT_NAMES:  # type: ignore[attr-defined]
         raise TypeError(
             f"var must have dtype float16, float32 or float64, got {dtype_name(xp, var.dtype)}"  # type: ignore[attr-defined]
         )
@@ -63,12 +52,19 @@ def check_floating_var(var: object) -> Namespace:
 
 
 def check_like_var(
-    name: str, x: object, var: Array, xp: Namespace, *, shape: tuple[int, ...] | None = None
+    name: str,
+    x: object,
+    var: Array,
+    xp: Namespace,
+    *,
+    shape: tuple[int, ...] | None = None,
+    var_name: str = "var",
 ) -> None:
     """Check that `x` is an array of `var`'s namespace, device and dtype, with `shape` (default var's).
 
     Two NumPy arrays (always on the CPU) that pass are recognised without
     the namespace and device look-ups; anything else takes every check.
+    `name` and `var_name` label the messages.
     """
     if (
         type(x) is np.ndarray
@@ -79,18 +75,18 @@ def check_like_var(
     ):
         return
     if not is_array(x):
-        raise TypeError(f"{name} must be an array of the same library as var, got {type(x).__name__}")
+        raise TypeError(f"{name} must be an array of the same library as {var_name}, got {type(x).__name__}")
     x_ns = array_namespace(name, x)
     if x_ns is not xp:
         raise TypeError(
-            f"{name} is a {namespace_name(x_ns)} array but var is a {namespace_name(xp)} array; "
+            f"{name} is a {namespace_name(x_ns)} array but {var_name} is a {namespace_name(xp)} array; "
             "all arrays of one call must come from the same library"
         )
     if device(x) != device(var):
-        raise ValueError(f"{name} is on device {device(x)} but var is on device {device(var)}")
+        raise ValueError(f"{name} is on device {device(x)} but {var_name} is on device {device(var)}")
     if x.dtype != var.dtype:  # type: ignore[attr-defined]
         raise TypeError(
-            f"{name} has dtype {dtype_name(xp, x.dtype)} but var has dtype "  # type: ignore[attr-defined]
+            f"{name} has dtype {dtype_name(xp, x.dtype)} but {var_name} has dtype "  # type: ignore[attr-defined]
             f"{dtype_name(xp, var.dtype)}; they must match"
         )
     want = tuple(var.shape) if shape is None else shape
@@ -99,9 +95,7 @@ def check_like_var(
 
 
 _NUMPY_HYPER_DTYPE: dict[Any, np.dtype[Any]] = {
-    np.dtype(np.float16): np.dtype(np.float32),
-    np.dtype(np.float32): np.dtype(np.float32),
-    np.dtype(np.float64): np.dtype(np.float64),
+    np.dtype(n): np.dtype(hyper_dtype_name(n)) for n in FLOAT_NAMES
 }
 _NO_OVERFLOW: dict[np.dtype[Any], float] = {np.dtype(np.float32): 3.0e38, np.dtype(np.float64): 1.0e308}
 
@@ -109,11 +103,9 @@ _NO_OVERFLOW: dict[np.dtype[Any], float] = {np.dtype(np.float32): 3.0e38, np.dty
 def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) -> Array:
     """Convert `value` (a real number or 0-d floating array) to a 0-d array of the hyper-parameter dtype.
 
-    The hyper-parameter dtype is the parameter dtype, except float32 for
-    float16 parameters (MindSpore hands float16 kernels float32 learning rates
-    and regularisation strengths; TensorFlow has no float16 CPU kernel). The
-    value is rounded to it first, as a framework kernel receives it, then
-    checked: it must be finite and ``>= 0``.
+    The hyper-parameter dtype is :func:`~proxadagrad_ref.numerics.profiles.hyper_dtype_name`
+    of the parameter dtype. The value is rounded to it first, as a framework
+    kernel receives it, then checked: it must be finite and ``>= 0``.
     """
     if (type(value) is float or type(value) is int) and type(var) is np.ndarray:
         # NumPy parameter, Python number well inside the hyper-parameter dtype's range: the
@@ -121,7 +113,7 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
         hyper = _NUMPY_HYPER_DTYPE.get(var.dtype)
         if hyper is not None and 0 <= value < _NO_OVERFLOW[hyper]:
             return np.array(float(value), dtype=hyper)  # as the full path: float(value), then rounded
-    hyper_dtype = xp.float32 if var.dtype == getattr(xp, "float16", None) else var.dtype
+    hyper_dtype = getattr(xp, hyper_dtype_name(dtype_name(xp, var.dtype)))
     if isinstance(value, bool) or (not isinstance(value, numbers.Real) and not is_array(value)):
         raise TypeError(f"{name} must be a real number or a 0-d array, got {type(value).__name__}")
     if is_array(value):
@@ -132,7 +124,7 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
             )
         if tuple(value.shape) != ():  # type: ignore[attr-defined]
             raise ValueError(f"{name} must be a scalar or a 0-d array, got shape {tuple(value.shape)}")  # type: ignore[attr-defined]
-        if dtype_name(xp, value.dtype) not in _FLOAT_NAMES:  # type: ignore[attr-defined]
+        if dtype_name(xp, value.dtype) not in FLOAT_NAMES:  # type: ignore[attr-defined]
             raise TypeError(f"{name} must have a floating dtype, got {dtype_name(xp, value.dtype)}")  # type: ignore[attr-defined]
         with np.errstate(over="ignore"):  # overflow to inf is reported below, naming the argument
             rounded = xp.astype(value, hyper_dtype)
@@ -178,3 +170,74 @@ def check_writable(name: str, x: Array, xp: Namespace) -> None:
     refusal = in_place_refusal(name, x, xp)
     if refusal is not None:
         raise refusal
+
+
+def surely_non_negative(x: Array) -> bool:
+    """True when `x` is a NumPy array whose minimum is ``>= 0`` (one pass, no temporary).
+
+    False means "run the full check" (other namespaces, NaN present, or a
+    negative entry, which the full check reports).
+    """
+    if type(x) is not np.ndarray or x.size == 0:
+        return False
+    return bool(np.min(x) >= 0)
+
+
+def check_accum(accum: Array, xp: Namespace, name: str = "accum") -> None:
+    """Refuse negative accumulators (one pass without a temporary for NumPy arrays)."""
+    if not surely_non_negative(accum):
+        check_non_negative(name, accum, xp)
+
+
+def check_in_place(var: Array, accum: Array, xp: Namespace) -> None:
+    """For ``inplace=True``: both arrays writable, and two distinct arrays."""
+    check_writable("var", var, xp)
+    check_writable("accum", accum, xp)
+    if var is accum:
+        raise ValueError("var and accum are the same array; inplace=True needs two distinct arrays")
+
+
+def prepare_hyper(
+    lr: object, l1: object, l2: object, var: Array, xp: Namespace
+) -> tuple[Array, Array, Array]:
+    """``lr``, ``l1`` and ``l2`` checked and rounded for parameters like `var` (dtype, device).
+
+    They depend on `var` only through its namespace, dtype and device, so a
+    caller with many parameters of one kind may check them once.
+    """
+    return (
+        check_hyperparameter("lr", lr, var, xp),
+        check_hyperparameter("l1", l1, var, xp),
+        check_hyperparameter("l2", l2, var, xp),
+    )
+
+
+class Kind(NamedTuple):
+    """The checks of a kernel call that depend only on `var`'s kind and the profile, made.
+
+    Attributes
+    ----------
+    xp : namespace
+        `var`'s array-API namespace.
+    profile : Profile
+        The profile, checked to define `var`'s dtype and `prox_step` for the op.
+    hyper : tuple of 3 arrays
+        ``lr``, ``l1``, ``l2`` checked and rounded (:func:`prepare_hyper`).
+    prox_step : str
+        ``"adaptive"`` or ``"fixed"``.
+
+    """
+
+    xp: Namespace
+    profile: Profile
+    hyper: tuple[Array, Array, Array]
+    prox_step: str
+
+
+def prepare_kind(
+    var: object, lr: object, l1: object, l2: object, *, prox_step: str, emulate: str | None, op: str
+) -> Kind:
+    """Check `var` (a floating array), the profile for `op` (``"dense"``, ``"sparse"``) and lr, l1, l2."""
+    xp = check_floating_var(var)
+    profile = get_profile(emulate, prox_step, xp, var.dtype, op)  # type: ignore[attr-defined]
+    return Kind(xp, profile, prepare_hyper(lr, l1, l2, var, xp), prox_step)

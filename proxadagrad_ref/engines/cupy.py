@@ -2,17 +2,17 @@
 
 ``engine="cupy"`` runs the formula as one ``cupy.ElementwiseKernel`` (one
 read of ``w, a, g`` and one write of ``w', a'`` per element) instead of the
-reference path's one CuPy call per operation. The body is
-:func:`proxadagrad_ref._ccode.c_body`, compiled by NVRTC with ``--fmad=false``
+reference engine's one CuPy call per operation. The body is
+:func:`proxadagrad_ref.engines.ccode.c_body`, compiled by NVRTC with ``--fmad=false``
 (no contraction into FMA); NVRTC's division and square root are IEEE
 correctly rounded unless fast math is requested, and subnormals are kept
 (``--ftz=false`` is its default).
 
 Status: the generated body is verified bit for bit against the reference
-path on the CPU (``tests/test_ccode.py``, g++); the kernel itself has not yet
+path on the CPU (``tests/engines/test_ccode.py``, g++); the kernel itself has not yet
 run on a GPU in this project's tests (no GPU was available), so ``"auto"``
-does not choose it. ``tests/test_kernels.py`` and ``tests/test_fast.py``
-compare it with the NumPy reference wherever CuPy and a GPU are present.
+does not choose it. ``tests/engines/test_ccode.py`` compares it with the NumPy
+reference wherever CuPy and a GPU are present.
 float32 and float64 parameters; the TensorFlow profile (table-driven rsqrt)
 and float16 (CuPy converts ``double`` to ``half`` through ``float``: two
 roundings) use the reference path.
@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _ccode
-from ._profiles import Formula, Profile
+from ..backends.compat import is_cupy_namespace, numpy_namespace
+from ..numerics.profiles import Formula, Profile
+from . import ccode
+from .step import Elementwise, RowUpdate
 
 __all__ = ["KERNEL_OPTIONS", "evaluate", "kernel_source", "rows_kernel_source", "update_rows"]
 
@@ -48,16 +50,10 @@ def kernel_source(
     name = np.dtype(dtype).name
     if name not in _TYPES:
         raise TypeError(f"engine='cupy' supports float32 and float64 parameters, not {name}")
-    compute = np.dtype(profile.compute_dtype(_numpy(), np.dtype(dtype)))
-    body = _ccode.c_body(formula, compute, hyper, adaptive)
+    compute = np.dtype(profile.compute_dtype(numpy_namespace(), np.dtype(dtype)))
+    body = ccode.c_body(formula, compute, hyper, adaptive)
     t = _TYPES[name]
     return f"{t} w, {t} a, {t} g, {t} lr, {t} l1, {t} l2", f"{t} w_out, {t} a_out", body
-
-
-def _numpy() -> Namespace:
-    import array_api_compat
-
-    return array_api_compat.array_namespace(np.empty(0))
 
 
 def rows_kernel_source(
@@ -66,7 +62,7 @@ def rows_kernel_source(
     """``(in_params, out_params, operation)`` of the sparse kernel: one thread per touched element.
 
     The table and its accumulators are ``raw`` arguments updated in place at
-    the rows ``idx`` (see :func:`proxadagrad_ref._ccode.rows_operation`); the
+    the rows ``idx`` (see :func:`proxadagrad_ref.engines.ccode.rows_operation`); the
     gradient rows ``g`` set the kernel's size.
     """
     _, _, body = kernel_source(formula, profile, dtype, hyper, adaptive)
@@ -75,7 +71,7 @@ def rows_kernel_source(
     return (
         f"{t} g, raw int64 idx, int64 inner, {t} lr, {t} l1, {t} l2",
         f"raw {t} var, raw {t} accum",
-        _ccode.rows_operation(body, c_type),
+        ccode.rows_operation(body, c_type),
     )
 
 
@@ -87,49 +83,55 @@ def _kernel(in_params: str, out_params: str, body: str) -> Any:  # pragma: no co
             import cupy
 
             found = _KERNELS[key] = cupy.ElementwiseKernel(
-                in_params, out_params, body, "proxadagrad_step",
-                preamble="#define PA_FN static __device__ __forceinline__\n" + _ccode.PREAMBLE,
+                in_params,
+                out_params,
+                body,
+                "proxadagrad_step",
+                preamble="#define PA_FN static __device__ __forceinline__\n" + ccode.PREAMBLE,
                 options=KERNEL_OPTIONS,
             )
         return found
 
 
-def evaluate(  # pragma: no cover - needs CuPy and a GPU
-    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
-    lr: Array, l1: Array, l2: Array, *, prox_step: str, out: tuple[Array, Array] | None = None,
-) -> tuple[Array, Array]:
-    """``profile.evaluate`` as one fused CuPy kernel, optionally writing into `out` (may be var/accum)."""
-    import array_api_compat
+def _host_hyper(task: Elementwise | RowUpdate) -> tuple[Any, Any, Any]:
+    """``lr, l1, l2`` as host scalars of the parameter dtype (0-d device arrays copied to the host)."""
+    host = [h.get() if hasattr(h, "get") else h for h in task.hyper]
+    lr, l1, l2 = (np.asarray(h, dtype=task.var.dtype)[()] for h in host)
+    return lr, l1, l2
 
-    if not array_api_compat.is_cupy_namespace(xp):
+
+def evaluate(  # pragma: no cover - needs CuPy and a GPU
+    task: Elementwise, out: tuple[Array, Array] | None = None
+) -> tuple[Array, Array]:
+    """`task` as one fused CuPy kernel, optionally writing into `out` (which may be var/accum)."""
+    xp, var = task.xp, task.var
+    if not is_cupy_namespace(xp):
         raise ValueError("engine='cupy' needs CuPy arrays")
-    if not _ccode.expressible(formula):
-        raise ValueError(f"engine='cupy' has no C++ form of an operation of the {profile.name} profile")
-    for name, x in (("accum", accum), ("grad", grad)):
+    if not ccode.expressible(task.formula):
+        raise ValueError(f"engine='cupy' has no C++ form of an operation of the {task.profile.name} profile")
+    for name, x in (("accum", task.accum), ("grad", task.grad)):
         if x.dtype != var.dtype:
             raise TypeError(f"engine='cupy' needs {name} of var's dtype {var.dtype}, got {x.dtype}")
-    host = [h.get() if hasattr(h, "get") else h for h in (lr, l1, l2)]  # 0-d device arrays to the host
-    lr_, l1_, l2_ = (np.asarray(h, dtype=var.dtype)[()] for h in host)
-    hyper = (lr_, l1_, l2_)
-    in_params, out_params, body = kernel_source(formula, profile, var.dtype, hyper, prox_step == "adaptive")
+    hyper = _host_hyper(task)
+    in_params, out_params, body = kernel_source(task.formula, task.profile, var.dtype, hyper, task.adaptive)
     kernel = _kernel(in_params, out_params, body)
     if out is None:
-        out = (xp.empty_like(var), xp.empty_like(accum))
-    kernel(var, accum, grad, *hyper, out[0], out[1])
+        out = (xp.empty_like(var), xp.empty_like(task.accum))
+    kernel(var, task.accum, task.grad, *hyper, out[0], out[1])
     return out
 
 
 def update_rows(  # pragma: no cover - needs CuPy and a GPU
-    profile: Profile, formula: Formula, xp: Namespace, var: Array, accum: Array, grad: Array,
-    idx: Array, lr: Array, l1: Array, l2: Array, *, prox_step: str, inplace: bool = True,
+    task: RowUpdate, *, inplace: bool = True
 ) -> tuple[Array, Array] | None:
-    """The rows `idx` (distinct) of CuPy `var`/`accum` updated by one fused kernel (as ``_fast.update_rows``).
+    """The rows of `task` (distinct) of CuPy tables updated by one fused kernel (as the numba row update).
 
     Returns ``(var, accum)`` updated in place, or updated copies when not
     `inplace`; None, having written and copied nothing, when a touched
     accumulator is negative or NaN (the caller's general path reports it) or
     the arrays are not C-contiguous of one float32/float64 dtype.
     """
+    xp, var, accum, grad, idx = task.xp, task.var, task.accum, task.grad, task.idx
     if var.dtype != accum.dtype or grad.dtype != var.dtype or np.dtype(var.dtype).name not in _TYPES:
         return None
     if not (var.flags.c_contiguous and accum.flags.c_contiguous and grad.flags.c_contiguous):
@@ -138,11 +140,10 @@ def update_rows(  # pragma: no cover - needs CuPy and a GPU
         return None
     if not inplace:
         var, accum = xp.asarray(var, copy=True), xp.asarray(accum, copy=True)
-    host = [h.get() if hasattr(h, "get") else h for h in (lr, l1, l2)]
-    lr_, l1_, l2_ = (np.asarray(h, dtype=var.dtype)[()] for h in host)
-    hyper = (lr_, l1_, l2_)
-    adaptive = prox_step == "adaptive"
-    in_params, out_params, body = rows_kernel_source(formula, profile, var.dtype, hyper, adaptive)
+    hyper = _host_hyper(task)
+    in_params, out_params, body = rows_kernel_source(
+        task.formula, task.profile, var.dtype, hyper, task.adaptive
+    )
     inner = int(np.prod(var.shape[1:], dtype=np.int64))
     kernel = _kernel(in_params, out_params, body)
     kernel(grad.reshape(-1), xp.astype(idx, xp.int64), inner, *hyper, var, accum)
