@@ -97,7 +97,7 @@ def run(name: str, dtype: str, step: str, inputs: tuple[np.ndarray, ...], l1: fl
     hyper = [np.asarray(v, dtype=dt) for v in (0.1, l1, l2)]
     w, a, g = inputs
     with np.errstate(all="ignore"):
-        task = Elementwise(profile, profile.dense, NP, w, a, g, tuple(hyper), step == "adaptive")  # type: ignore[arg-type]
+        task = Elementwise(profile, profile.dense, NP, w, a, g, tuple(hyper), step == "adaptive")
         return dispatch.evaluate(task, engine=engine, **kw)  # type: ignore[arg-type]
 
 
@@ -254,7 +254,7 @@ def test_chunked_engine_replays_every_formula(name: str, dtype: str, step: str) 
         for l1 in (0.0, 0.05):
             hyper = tuple(np.asarray(v, dtype=compute) for v in (0.1, l1, 0.1))
             convert = compute != np.dtype(dtype)
-            task = Elementwise(profile, formula, NP, *(np.ones(1, dtype),) * 3, hyper, step == "adaptive")  # type: ignore[arg-type]
+            task = Elementwise(profile, formula, NP, *(np.ones(1, dtype),) * 3, hyper, step == "adaptive")
             program = chunked.record(task, compute, convert)
             assert program.calls and len(program.buffer_dtypes) <= 8
             assert len(program.inputs) == (3 if convert else 0)

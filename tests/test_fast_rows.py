@@ -13,7 +13,7 @@ from test_fast import HAS_NUMBA, NP, assert_same_bits, edge_inputs, needs_numba,
 
 from proxadagrad_ref import sparse_apply_proximal_adagrad
 from proxadagrad_ref.engines import dispatch
-from proxadagrad_ref.engines.step import RowUpdate
+from proxadagrad_ref.engines.step import Elementwise
 from proxadagrad_ref.kernels import grads
 from proxadagrad_ref.numerics.profiles import PROFILES
 
@@ -70,7 +70,8 @@ def test_fused_rows_match_gather_scatter(name: str, dtype: str, step: str, inner
     formula = profile.sparse_column if profile.sparse_column is not None and inner == 1 else profile.sparse
     before = (var.copy(), acc.copy())
     with np.errstate(all="ignore"):
-        task = RowUpdate(profile, formula, NP, var, acc, grad, idx, tuple(hyper), step == "adaptive")  # type: ignore[arg-type]
+        adaptive = step == "adaptive"
+        task = Elementwise(profile, formula, NP, var, acc, grad, tuple(hyper), adaptive).at_rows(idx)
         copies = dispatch.update_rows(task, inplace=False, threads=threads)
         assert copies is not None
         assert_same_bits(copies, want)
@@ -91,7 +92,7 @@ def test_fused_rows_write_nothing_when_an_accumulator_is_negative_or_nan(bad: fl
     idx = np.array([3, 250, 17], np.int64)
     hyper = [np.asarray(v, dtype=np.float32) for v in (0.1, 0.05, 0.1)]
     grad = np.ones((3, 8), np.float32)
-    task = RowUpdate(profile, profile.sparse, NP, var, acc, grad, idx, tuple(hyper), True)  # type: ignore[arg-type]
+    task = Elementwise(profile, profile.sparse, NP, var, acc, grad, tuple(hyper), True).at_rows(idx)
     done = dispatch.update_rows(task, inplace=True)
     assert done is None
     assert_same_bits((var, acc), before)

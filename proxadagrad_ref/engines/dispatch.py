@@ -315,15 +315,5 @@ def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str 
         task = Elementwise(profile, formula, xp, w, a, g, (h, h, h), prox_step == "adaptive")
         evaluate(task, engine="numba")
         evaluate(task, engine="numba", out=(w, a))
-        rows = RowUpdate(
-            profile,
-            formula,
-            xp,
-            w.reshape(1, 8),
-            a.reshape(1, 8),
-            g.reshape(1, 8),
-            np.zeros(1, np.int64),
-            (h, h, h),
-            prox_step == "adaptive",
-        )
+        rows = task.on(w.reshape(1, 8), a.reshape(1, 8), g.reshape(1, 8)).at_rows(np.zeros(1, np.int64))
         update_rows(rows, inplace=True)

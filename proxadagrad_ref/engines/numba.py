@@ -100,18 +100,6 @@ def _float_class(ty: Any) -> Any:
     raise TypingError(f"formula ops take float32 or float64 scalars, got {ty}")
 
 
-@_meaning("sqrt")
-def _ov_sqrt(x):
-    _float_class(x)
-    return lambda x: np.sqrt(x)
-
-
-@_meaning("absolute")
-def _ov_absolute(x):
-    _float_class(x)
-    return lambda x: abs(x)
-
-
 @_meaning("sign")
 def _ov_sign(x):
     cls = _float_class(x)
@@ -176,10 +164,27 @@ def _flush_bits(typingctx, x):
     return x(x), codegen
 
 
-@_meaning("flush")
-def _ov_flush(x):
-    _float_class(x)
-    return lambda x: _flush_bits(x)
+_flush_bits_of: Any = _flush_bits  # called as _flush_bits_of(x) (the typing context is numba's)
+
+
+def _on_floats(impl: Any) -> Any:
+    """An overload compiling `impl` for a float32 or float64 scalar (refusing other types)."""
+
+    def typer(x):  # untyped: numba matches its signature to the implementation's
+        _float_class(x)
+        return impl
+
+    return typer
+
+
+for _name, _impl in {
+    "sqrt": lambda x: np.sqrt(x),  # correctly rounded: llvm.sqrt
+    "absolute": lambda x: abs(x),  # clears the sign bit, NaN included
+    "flush": lambda x: _flush_bits_of(x),
+    "as_float32": lambda x: np.float32(x),
+    "as_float64": lambda x: np.float64(x),
+}.items():
+    _meaning(_name)(_on_floats(_impl))
 
 
 @_meaning("signum")
@@ -192,18 +197,6 @@ def _ov_signum(x):
         return (one if x > 0 else zero) - (one if x < 0 else zero)
 
     return impl
-
-
-@_meaning("as_float32")
-def _ov_as_float32(x):
-    _float_class(x)
-    return lambda x: np.float32(x)
-
-
-@_meaning("as_float64")
-def _ov_as_float64(x):
-    _float_class(x)
-    return lambda x: np.float64(x)
 
 
 @_meaning("as_type_of")
@@ -348,38 +341,36 @@ def compile_formula(formula: Formula, compute: Any) -> Any:
 def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
     """Two serial loops applying a compiled formula to flat arrays: ``(into_outputs, in_place)``.
 
-    ``into_outputs(w, a, g, lr, l1, l2, adaptive, w_out, a_out)`` writes into two
-    other arrays; ``in_place(w, a, g, lr, l1, l2, adaptive)`` writes the results
-    over `w` and `a`. (One loop reading ``w[i]`` and writing ``w_out[i]`` where
-    both are the same memory would also be right, but LLVM's run-time alias
-    check then rejects its vectorized body: 4x slower.) Each input element and
-    hyper-parameter is converted to `compute` (the profile's compute dtype; a
-    no-op when it is the input dtype) before the formula, and each result is
-    rounded once to the output dtype on the store, as ``Profile.evaluate`` does
-    for whole arrays. Both release the GIL: :func:`evaluate` runs them on
-    slices on the shared thread pool (:mod:`.pool`).
+    Both have the signature ``(w, a, g, lr, l1, l2, adaptive, w_out, a_out)``:
+    ``into_outputs`` writes into `w_out`, `a_out`; ``in_place`` writes the
+    results over `w` and `a` and never touches `w_out`, `a_out` (pass anything
+    of their type, e.g. `w` and `a`). They are compiled from one loop whose
+    store is chosen when it is compiled: a loop reading ``w[i]`` and writing
+    ``w_out[i]`` where both are the same memory would also be right, but LLVM's
+    run-time alias check then rejects its vectorized body (4x slower). Each
+    input element and hyper-parameter is converted to `compute` (the profile's
+    compute dtype; a no-op when it is the input dtype) before the formula, and
+    each result is rounded once to the output dtype on the store, as the
+    reference engine does for whole arrays. Both release the GIL:
+    :func:`evaluate` runs them on slices on the shared thread pool (:mod:`.pool`).
     """
     cls = np.dtype(compute).type
 
-    def into_outputs(
-        w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool, w_out: Any, a_out: Any
-    ) -> None:  # pragma: no cover - compiled
-        lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
-        for i in range(w.shape[0]):
-            w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
-            w_out[i] = w_new
-            a_out[i] = a_new
+    def loop(write_over_inputs: bool) -> Any:
+        def run(
+            w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool, w_out: Any, a_out: Any
+        ) -> None:  # pragma: no cover - compiled
+            lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
+            for i in range(w.shape[0]):
+                w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
+                if write_over_inputs:  # a constant of the compiled loop: one branch is compiled away
+                    w[i], a[i] = w_new, a_new
+                else:
+                    w_out[i], a_out[i] = w_new, a_new
 
-    def in_place(
-        w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
-    ) -> None:  # pragma: no cover - compiled
-        lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
-        for i in range(w.shape[0]):
-            w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
-            w[i] = w_new
-            a[i] = a_new
+        return numba.njit(nogil=True, **_JIT)(run)
 
-    return numba.njit(nogil=True, **_JIT)(into_outputs), numba.njit(nogil=True, **_JIT)(in_place)
+    return loop(False), loop(True)
 
 
 @intrinsic
@@ -413,6 +404,14 @@ loop that waits for each in turn spends most of its time waiting (measured: 4,09
 1 Mi x 64 float32 table, 2.5 -> 1.5 ms)."""
 
 
+@numba.njit(inline="always", **_JIT)
+def _prefetch_row(table: Any, idx: Any, r: int) -> None:  # pragma: no cover - compiled
+    """Hint the CPU to fetch row ``idx[r + _AHEAD]`` of a 2-D `table` (one hint per 64-byte line)."""
+    if r + _AHEAD < idx.shape[0]:
+        for j in range(0, table.shape[1], max(1, 64 // table.itemsize)):
+            _prefetch_hint(table, idx[r + _AHEAD], j)
+
+
 @numba.njit(nogil=True, **_JIT)
 def rows_non_negative(accum: Any, idx: Any) -> bool:  # pragma: no cover - compiled
     """True when every element of the rows ``accum[idx]`` (2-D) is ``>= 0``; False at a negative or NaN.
@@ -420,15 +419,11 @@ def rows_non_negative(accum: Any, idx: Any) -> bool:  # pragma: no cover - compi
     Prefetches the rows :data:`_AHEAD` rows ahead; no exit inside a row, so
     the inner loop vectorizes (7x faster).
     """
-    n, inner = idx.shape[0], accum.shape[1]
-    line = max(1, 64 // accum.itemsize)
-    for r in range(n):
-        if r + _AHEAD < n:
-            for j in range(0, inner, line):
-                _prefetch_hint(accum, idx[r + _AHEAD], j)
+    for r in range(idx.shape[0]):
+        _prefetch_row(accum, idx, r)
         row = accum[idx[r]]
         ok = True
-        for j in range(inner):
+        for j in range(accum.shape[1]):
             ok &= row[j] >= 0
         if not ok:
             return False
@@ -452,13 +447,10 @@ def make_row_kernel(scalar_formula: Any, compute: Any) -> Any:
         var: Any, accum: Any, grad: Any, idx: Any, lr: Any, l1: Any, l2: Any, adaptive: bool
     ) -> None:  # pragma: no cover - compiled
         lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
-        n, inner = idx.shape[0], var.shape[1]
-        line = max(1, 64 // var.itemsize)
-        for r in range(n):
-            if r + _AHEAD < n:
-                for j in range(0, inner, line):
-                    _prefetch_hint(var, idx[r + _AHEAD], j)
-                    _prefetch_hint(accum, idx[r + _AHEAD], j)
+        inner = var.shape[1]
+        for r in range(idx.shape[0]):
+            _prefetch_row(var, idx, r)
+            _prefetch_row(accum, idx, r)
             w = var[idx[r]]
             a = accum[idx[r]]
             g = grad[r]
@@ -555,18 +547,9 @@ def evaluate(task: Elementwise, flat: tuple[np.ndarray, ...], *, in_place: bool,
     hyper, adaptive = _scalars(task.hyper), task.adaptive
 
     def run(start: int, stop: int) -> None:
-        if in_place:
-            over_inputs(w[start:stop], a[start:stop], g[start:stop], *hyper, adaptive)
-        else:
-            into_outputs(
-                w[start:stop],
-                a[start:stop],
-                g[start:stop],
-                *hyper,
-                adaptive,
-                w_out[start:stop],
-                a_out[start:stop],
-            )
+        loop = over_inputs if in_place else into_outputs
+        part = slice(start, stop)
+        loop(w[part], a[part], g[part], *hyper, adaptive, w_out[part], a_out[part])
 
     n = w.shape[0]
     if threads <= 1 or n < MIN_PARALLEL:

@@ -6,7 +6,9 @@ that passed every check; engines only compute.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 from ..numerics.profiles import Formula, Profile
 
@@ -16,7 +18,8 @@ Array = Any
 Namespace = Any
 
 
-class Elementwise(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Elementwise:
     """`formula` applied element by element to ``var``, ``accum``, ``grad``.
 
     Attributes
@@ -47,25 +50,32 @@ class Elementwise(NamedTuple):
 
     def on(self, var: Array, accum: Array, grad: Array) -> Elementwise:
         """The same evaluation on other arrays (a slice, a gathered copy)."""
-        return self._replace(var=var, accum=accum, grad=grad)
+        return dataclasses.replace(self, var=var, accum=accum, grad=grad)
+
+    def at_rows(self, idx: Array, *, checked: bool = False) -> RowUpdate:
+        """The same evaluation on the rows `idx` of the tables ``var``, ``accum`` (``grad``: those rows)."""
+        fields = (
+            self.profile,
+            self.formula,
+            self.xp,
+            self.var,
+            self.accum,
+            self.grad,
+            self.hyper,
+            self.adaptive,
+        )
+        return RowUpdate(*fields, idx, checked)
 
 
-class RowUpdate(NamedTuple):
-    """`formula` applied to rows ``idx`` (distinct, in range) of a table, with gradient rows ``grad``.
+@dataclass(frozen=True, slots=True)
+class RowUpdate(Elementwise):
+    """`formula` applied to the rows ``idx`` (distinct, in range) of a table, with gradient rows ``grad``.
 
-    ``var`` and ``accum`` are the whole tables; ``grad`` has shape
-    ``(len(idx),) + var.shape[1:]``. ``checked``: the touched accumulators are
-    known to be ``>= 0`` (no NaN); otherwise the engine checks them before it
-    writes anything. The other fields are those of :class:`Elementwise`.
+    The fields of :class:`Elementwise`, but ``var`` and ``accum`` are whole
+    tables and ``grad`` has shape ``(len(idx),) + var.shape[1:]``.
+    ``checked``: the touched accumulators are known to be ``>= 0`` (no NaN);
+    otherwise the engine checks them before it writes anything.
     """
 
-    profile: Profile
-    formula: Formula
-    xp: Namespace
-    var: Array
-    accum: Array
-    grad: Array
     idx: Array
-    hyper: tuple[Array, Array, Array]
-    adaptive: bool
     checked: bool = False

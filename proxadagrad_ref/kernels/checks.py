@@ -10,16 +10,20 @@ per kind and step.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..backends.compat import FLOAT_NAMES, array_namespace, device, dtype_name, is_array, namespace_name
-from ..numerics.profiles import Profile, get_profile, hyper_dtype_name
+from ..engines.step import Elementwise
+from ..numerics.profiles import Formula, Profile, get_profile, hyper_dtype_name
 
 __all__ = [
+    "KernelStep",
     "Kind",
     "check_accum",
+    "check_common",
     "check_floating_var",
     "check_hyperparameter",
     "check_in_place",
@@ -241,3 +245,42 @@ def prepare_kind(
     xp = check_floating_var(var)
     profile = get_profile(emulate, prox_step, xp, var.dtype, op)  # type: ignore[attr-defined]
     return Kind(xp, profile, prepare_hyper(lr, l1, l2, var, xp), prox_step)
+
+
+def check_common(var: object, accum: object, inplace: object) -> Namespace:
+    """The checks both kernels make first: `var` a floating array, `accum` like it, `inplace` a bool."""
+    xp = check_floating_var(var)
+    check_like_var("accum", accum, var, xp)
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
+    return xp
+
+
+@dataclass(frozen=True, slots=True)
+class KernelStep:
+    """What a checked kernel step holds, dense or sparse (the kernels add their gradient).
+
+    Attributes
+    ----------
+    kind : Kind
+        Namespace, profile (checked to define the dtype and prox step) and the
+        checked hyper-parameters.
+    var, accum : array
+        The parameters (or table) and accumulators, checked alike.
+    inplace : bool
+        True: the results are written into `var` and `accum`.
+    engine : str
+        A name of :data:`proxadagrad_ref.engines.dispatch.ENGINES`.
+
+    """
+
+    kind: Kind
+    var: Array
+    accum: Array
+    inplace: bool
+    engine: str
+
+    def task(self, formula: Formula, var: Array, accum: Array, grad: Array) -> Elementwise:
+        """The engines' view of (part of) this step, evaluated with `formula`."""
+        k = self.kind
+        return Elementwise(k.profile, formula, k.xp, var, accum, grad, k.hyper, k.prox_step == "adaptive")

@@ -1,103 +1,67 @@
 """Public dense kernel: one Proximal Adagrad step on whole arrays, checked first, then evaluated.
 
-The kernel is two functions: :func:`prepare_dense` runs every check and
-returns a :class:`DenseStep`; :func:`run_dense` evaluates it. A prepared step
-performs only arithmetic: with the fast engines it cannot raise for inputs
-that passed the checks. :func:`apply_proximal_adagrad` is the two in a row;
-the optimizer prepares every parameter's step before it runs any
-(:mod:`proxadagrad_ref.optim.pipeline`), making the checks that depend only on
-a parameter's kind once (:func:`~.checks.prepare_kind`).
+:func:`apply_proximal_adagrad` is a pipeline of checks, then arithmetic:
+:func:`~.checks.check_common` and :func:`~.checks.prepare_kind` (the checks that depend
+only on the parameter's kind and the profile), :func:`prepare_dense` (the
+per-array checks, giving a :class:`DenseStep`), :func:`run_dense`. A prepared
+step performs only arithmetic: with the fast engines it cannot raise for
+inputs that passed the checks. The optimizer prepares every parameter's step
+before it runs any (:mod:`proxadagrad_ref.optim.pipeline`), making the kind
+checks once per kind.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..backends.compat import dtype_name
 from ..engines.dispatch import check_engine, evaluate
-from ..engines.step import Elementwise
 from ..numerics.profiles import Profile
-from .checks import Kind, check_accum, check_floating_var, check_in_place, check_like_var, prepare_kind
+from .checks import (
+    KernelStep,
+    Kind,
+    check_accum,
+    check_common,
+    check_in_place,
+    check_like_var,
+    prepare_kind,
+)
 
-__all__ = ["DenseStep", "apply_proximal_adagrad", "check_common", "dense_step", "prepare_dense", "run_dense"]
+__all__ = ["DenseStep", "apply_proximal_adagrad", "prepare_dense", "run_dense"]
 
 Array = Any
 Namespace = Any
 
 
-class DenseStep(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class DenseStep(KernelStep):
     """A dense step that passed every check of the kernel: what :func:`run_dense` evaluates.
 
-    Attributes
-    ----------
-    kind : Kind
-        Namespace, profile (checked to define the dtype and prox step) and the
-        checked hyper-parameters.
-    var, accum, grad : array
-        The checked arrays (same namespace, device, dtype and shape).
-    inplace : bool
-        True: the results are written into `var` and `accum`.
-    engine : str
-        A name of :data:`proxadagrad_ref.engines.dispatch.ENGINES`.
-
+    The fields of :class:`~.checks.KernelStep` and ``grad``, the gradient
+    (same namespace, device, dtype and shape as `var`).
     """
 
-    kind: Kind
-    var: Array
-    accum: Array
     grad: Array
-    inplace: bool
-    engine: str
-
-    def task(self, formula: Any, var: Array, accum: Array, grad: Array) -> Elementwise:
-        """The engines' view of (part of) this step, evaluated with `formula`."""
-        k = self.kind
-        return Elementwise(k.profile, formula, k.xp, var, accum, grad, k.hyper, k.prox_step == "adaptive")
 
 
-def check_common(var: object, accum: object, inplace: object) -> Namespace:
-    """The checks both kernels make first: `var` a floating array, `accum` like it, `inplace` a bool."""
-    xp = check_floating_var(var)
-    check_like_var("accum", accum, var, xp)
-    if not isinstance(inplace, bool):
-        raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
-    return xp
+def prepare_dense(
+    kind: Kind, var: Array, accum: Array, grad: Array, *, inplace: bool, engine: str
+) -> DenseStep:
+    """The per-array checks of a dense step of a checked :class:`~.checks.Kind`; the step to run.
 
-
-def dense_step(kind: Kind, var: Array, accum: Array, grad: Array, *, inplace: bool, engine: str) -> DenseStep:
-    """The per-array checks of a dense step whose :class:`~.checks.Kind` is checked; the step to run."""
+    With :func:`~.checks.check_common` and :func:`~.checks.prepare_kind` before it, every
+    check of :func:`apply_proximal_adagrad`; it raises what that function raises.
+    """
     xp = kind.xp
     check_engine(engine, xp)
     if inplace:
         check_in_place(var, accum, xp)
     check_like_var("grad", grad, var, xp)
     check_accum(accum, xp)
-    return DenseStep(kind, var, accum, grad, inplace, engine)
-
-
-def prepare_dense(
-    var: Array,
-    accum: Array,
-    lr: float | Array,
-    l1: float | Array,
-    l2: float | Array,
-    grad: Array,
-    *,
-    prox_step: str = "adaptive",
-    emulate: str | None = None,
-    inplace: bool = False,
-    engine: str = "auto",
-) -> DenseStep:
-    """Every check of :func:`apply_proximal_adagrad` (same arguments); return the step to evaluate.
-
-    Raises what :func:`apply_proximal_adagrad` raises for bad arguments; the
-    returned step is evaluated by :func:`run_dense`.
-    """
-    check_common(var, accum, inplace)
-    kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="dense")
-    return dense_step(kind, var, accum, grad, inplace=inplace, engine=engine)
+    return DenseStep(kind, var, accum, inplace, engine, grad)
 
 
 def run_dense(step: DenseStep) -> tuple[Array, Array]:
@@ -199,11 +163,9 @@ def apply_proximal_adagrad(
     array([0.917005])
 
     """
-    return run_dense(
-        prepare_dense(
-            var, accum, lr, l1, l2, grad, prox_step=prox_step, emulate=emulate, inplace=inplace, engine=engine
-        )
-    )
+    check_common(var, accum, inplace)
+    kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="dense")
+    return run_dense(prepare_dense(kind, var, accum, grad, inplace=inplace, engine=engine))
 
 
 def _size(x: Array) -> int:

@@ -1,8 +1,9 @@
 """Public sparse kernel: a Proximal Adagrad step on the rows a sparse gradient touches.
 
-Like the dense kernel, it is two functions: :func:`prepare_sparse` runs every
-check (the gradient's form, the indices, the rows, the touched accumulators)
-and returns a :class:`SparseStep`; :func:`run_sparse` computes it.
+Like the dense kernel, a pipeline of checks, then arithmetic: the kind checks
+(:func:`~.checks.prepare_kind`), the gradient's form and indices
+(:mod:`.grads`), :func:`prepare_sparse` (the rows, the touched accumulators,
+giving a :class:`SparseStep`), :func:`run_sparse`.
 Gradient forms and the summation order of duplicates: :mod:`.grads`.
 
 Duplicate indices are resolved by the ``duplicates`` policy, then the profile's
@@ -14,16 +15,15 @@ their bits.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..backends.compat import dtype_name, scatter_rows
 from ..engines.dispatch import check_engine, evaluate, rows_non_negative, update_rows
-from ..engines.step import Elementwise, RowUpdate
 from ..numerics.profiles import Formula
-from .checks import Kind, check_accum, check_in_place, check_like_var, prepare_kind
-from .dense import check_common
+from .checks import KernelStep, Kind, check_accum, check_common, check_in_place, check_like_var, prepare_kind
 from .grads import Groups, RowTensor, check_indices, group, indices_unique, split_sparse, sum_duplicates
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "prepare_sparse",
     "run_sparse",
     "sparse_apply_proximal_adagrad",
-    "sparse_step",
 ]
 
 Array = Any
@@ -42,15 +41,15 @@ Namespace = Any
 DUPLICATE_POLICIES = ("sum", "sequential", "error")
 
 
-class SparseStep(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class SparseStep(KernelStep):
     """A sparse step that passed every check of the kernel: what :func:`run_sparse` computes.
+
+    The fields of :class:`~.checks.KernelStep` (``var``, ``accum``: the table)
+    and the gradient:
 
     Attributes
     ----------
-    kind : Kind
-        Namespace, profile and checked hyper-parameters (as :class:`~.dense.DenseStep`).
-    var, accum : array
-        The table and its accumulators.
     rows : array
         Gradient rows, one per index, checked like `var`'s rows.
     idx : array
@@ -62,26 +61,17 @@ class SparseStep(NamedTuple):
         ``"sum"`` or ``"sequential"`` (``"error"`` has raised in the checks when it applied).
     clean : bool
         True: every touched accumulator is ``>= 0`` (no NaN), so a fused row update applies.
-    inplace : bool
-        True: the table and accumulators are updated where they lie.
-    engine : str
-        A name of :data:`proxadagrad_ref.engines.dispatch.ENGINES`.
 
     """
 
-    kind: Kind
-    var: Array
-    accum: Array
     rows: Array
     idx: Array
     groups: Groups | None
     duplicates: str
     clean: bool
-    inplace: bool
-    engine: str
 
 
-def sparse_step(
+def prepare_sparse(
     kind: Kind,
     var: Array,
     accum: Array,
@@ -92,10 +82,11 @@ def sparse_step(
     inplace: bool,
     engine: str,
 ) -> SparseStep:
-    """The per-array checks of a sparse step whose :class:`~.checks.Kind` and indices are checked.
+    """The per-array checks of a sparse step of a checked :class:`~.checks.Kind` and indices; the step.
 
     `rows` must match `var`'s rows, one per index; the touched accumulators
-    must be ``>= 0`` (NaN allowed); ``duplicates="error"`` refuses a repeated index.
+    must be ``>= 0`` (NaN allowed); ``duplicates="error"`` refuses a repeated
+    index. It raises what :func:`sparse_apply_proximal_adagrad` raises.
     """
     xp = kind.xp
     check_like_var("grad", rows, var, xp, shape=(idx.shape[0], *var.shape[1:]))
@@ -108,42 +99,7 @@ def sparse_step(
         raise ValueError(
             f"indices contains duplicates (e.g. row {int(groups.unique[0])}) and duplicates='error'"
         )
-    return SparseStep(kind, var, accum, rows, idx, groups, duplicates, clean, inplace, engine)
-
-
-def prepare_sparse(
-    var: Array,
-    accum: Array,
-    lr: float | Array,
-    l1: float | Array,
-    l2: float | Array,
-    grad: Any,
-    indices: Array | None = None,
-    *,
-    duplicates: str = "sum",
-    prox_step: str = "adaptive",
-    emulate: str | None = None,
-    inplace: bool = False,
-    engine: str = "auto",
-) -> SparseStep:
-    """Every check of :func:`sparse_apply_proximal_adagrad` (same arguments); return the step to compute."""
-    xp = check_common(var, accum, inplace)
-    kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="sparse")
-    if inplace:
-        check_in_place(var, accum, xp)
-    if duplicates not in DUPLICATE_POLICIES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
-    check_engine(engine, xp)
-    if var.ndim == 0:
-        raise ValueError("var must have at least one dimension (rows) for a sparse update")
-    parts = split_sparse(grad, indices, var, xp)
-    if parts is None:
-        raise TypeError(
-            "indices is required when grad is an array of rows "
-            "(or pass a RowTensor or a scipy.sparse matrix as grad)"
-        )
-    idx = check_indices(parts[0], var.shape[0], xp)
-    return sparse_step(kind, var, accum, parts[1], idx, duplicates=duplicates, inplace=inplace, engine=engine)
+    return SparseStep(kind, var, accum, inplace, engine, rows, idx, groups, duplicates, clean)
 
 
 def sparse_apply_proximal_adagrad(
@@ -212,22 +168,26 @@ def sparse_apply_proximal_adagrad(
     array([0.926828, 1.      , 0.899078, 1.      ], dtype=float32)
 
     """
-    return run_sparse(
-        prepare_sparse(
-            var,
-            accum,
-            lr,
-            l1,
-            l2,
-            grad,
-            indices,
-            duplicates=duplicates,
-            prox_step=prox_step,
-            emulate=emulate,
-            inplace=inplace,
-            engine=engine,
+    xp = check_common(var, accum, inplace)
+    kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="sparse")
+    if inplace:
+        check_in_place(var, accum, xp)
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+    check_engine(engine, xp)
+    if var.ndim == 0:
+        raise ValueError("var must have at least one dimension (rows) for a sparse update")
+    parts = split_sparse(grad, indices, var, xp)
+    if parts is None:
+        raise TypeError(
+            "indices is required when grad is an array of rows "
+            "(or pass a RowTensor or a scipy.sparse matrix as grad)"
         )
+    idx = check_indices(parts[0], var.shape[0], xp)
+    step = prepare_sparse(
+        kind, var, accum, parts[1], idx, duplicates=duplicates, inplace=inplace, engine=engine
     )
+    return run_sparse(step)
 
 
 def run_sparse(step: SparseStep) -> tuple[Array, Array]:
@@ -290,11 +250,6 @@ def _row_formula(step: SparseStep, var: Array) -> Formula | None:
     return None
 
 
-def _task(step: SparseStep, formula: Formula, w: Array, a: Array, g: Array) -> Elementwise:
-    k = step.kind
-    return Elementwise(k.profile, formula, k.xp, w, a, g, k.hyper, k.prox_step == "adaptive")
-
-
 def _update_rows(step: SparseStep, w: Array, a: Array, g: Array) -> tuple[Array, Array]:
     """Apply the profile's sparse kernel to gathered rows ``(k, ...)`` (see :func:`_row_formula`)."""
     xp, profile = step.kind.xp, step.kind.profile
@@ -302,16 +257,16 @@ def _update_rows(step: SparseStep, w: Array, a: Array, g: Array) -> tuple[Array,
     if formula is not None:
         # w and a are gathered copies: NumPy engines update them in place, blockwise.
         out = (w, a) if isinstance(w, np.ndarray) else None
-        return evaluate(_task(step, formula, w, a, g), out=out, engine=step.engine)
+        return evaluate(step.task(formula, w, a, g), out=out, engine=step.engine)
     k, inner = w.shape[0], _inner(w)
     head = inner - inner % profile.block(dtype_name(xp, w.dtype))
     assert profile.sparse_tail is not None
     w2, a2, g2 = (xp.reshape(x, (k, inner)) for x in (w, a, g))
     w_head, a_head = evaluate(
-        _task(step, profile.sparse, w2[:, :head], a2[:, :head], g2[:, :head]), engine="reference"
+        step.task(profile.sparse, w2[:, :head], a2[:, :head], g2[:, :head]), engine="reference"
     )
     w_tail, a_tail = evaluate(
-        _task(step, profile.sparse_tail, w2[:, head:], a2[:, head:], g2[:, head:]), engine="reference"
+        step.task(profile.sparse_tail, w2[:, head:], a2[:, head:], g2[:, head:]), engine="reference"
     )
     w_new = xp.reshape(xp.concat([w_head, w_tail], axis=1), w.shape)
     a_new = xp.reshape(xp.concat([a_head, a_tail], axis=1), a.shape)
@@ -325,21 +280,10 @@ def _update_table(step: SparseStep, g: Array, idx: Array) -> tuple[Array, Array]
     updates the table's rows where they lie; otherwise the rows are gathered,
     updated by :func:`_update_rows` and scattered back. Same bits either way.
     """
-    xp, k = step.kind.xp, step.kind
+    xp = step.kind.xp
     formula = _row_formula(step, step.var)
     if formula is not None and step.clean:
-        task = RowUpdate(
-            k.profile,
-            formula,
-            xp,
-            step.var,
-            step.accum,
-            g,
-            idx,
-            k.hyper,
-            k.prox_step == "adaptive",
-            checked=True,
-        )
+        task = step.task(formula, step.var, step.accum, g).at_rows(idx, checked=True)
         done = update_rows(task, inplace=step.inplace, engine=step.engine)
         if done is not None:
             return done

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backends.compat import is_array, to_numpy
-from ..schedules import LearningRateSchedule
 from .numerics import PipelineNumerics, to_float32
+from .schedules import LearningRateSchedule
+from .validation import check_rate
 
 __all__ = ["ArrayLr", "FixedLr", "LearningRate", "ScheduleLr", "resolve_learning_rate"]
 
@@ -132,12 +133,8 @@ def resolve_learning_rate(
     value: object, name: str, numerics: PipelineNumerics, emulate: str | None
 ) -> LearningRate:
     """Check `value` and return its :data:`LearningRate` form; `name` is used in error messages."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a float, int, array, iterable or LearningRateSchedule, got bool")
-    if isinstance(value, numbers.Real):
-        rate = float(value)
-        if not math.isfinite(rate) or rate < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    rate = check_rate(name, value, "a float, int, array, iterable or LearningRateSchedule")
+    if rate is not None:
         return FixedLr(rate, name)
     if isinstance(value, LearningRateSchedule):
         if value.emulate != emulate:

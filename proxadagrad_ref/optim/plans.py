@@ -28,8 +28,8 @@ import numpy as np
 from ..backends.compat import device
 from ..engines.dispatch import warm_up
 from ..kernels.checks import Kind, check_like_var, in_place_refusal, prepare_kind
-from ..kernels.dense import DenseStep, dense_step, run_dense
-from ..kernels.sparse import SparseStep, run_sparse, sparse_step
+from ..kernels.dense import DenseStep, prepare_dense, run_dense
+from ..kernels.sparse import SparseStep, prepare_sparse, run_sparse
 from .grads import StepGrad
 from .parameter import Parameter
 
@@ -147,11 +147,11 @@ def plan_kernel(
     inplace = _in_place(var, accum, xp, alone)
     step: DenseStep | SparseStep
     if grad.indices is None:
-        step = dense_step(kind, var, accum, grad.values, inplace=inplace, engine="auto")
+        step = prepare_dense(kind, var, accum, grad.values, inplace=inplace, engine="auto")
     else:
         if var.ndim == 0:
             raise ValueError("var must have at least one dimension (rows) for a sparse update")
-        step = sparse_step(
+        step = prepare_sparse(
             kind, var, accum, grad.values, grad.indices, duplicates="sum", inplace=inplace, engine="auto"
         )
     return Plan(position, param, step, None) if inplace else Plan(position, param, None, run(step))

@@ -22,6 +22,7 @@ from typing import Any
 from ..backends.compat import array_namespace, device
 from .grads import StepGrad
 from .numerics import PipelineNumerics, to_float32
+from .validation import check_rate
 
 __all__ = [
     "FixedDecay",
@@ -68,12 +69,8 @@ def decays_by_name(name: str) -> bool:
 
 def resolve_weight_decay(value: object, name: str) -> WeightDecay:
     """Check a ``weight_decay`` argument: a float or int ``>= 0``, or a callable of the global step."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a float, an int or a callable of the global step, got bool")
-    if isinstance(value, numbers.Real):
-        decay = float(value)
-        if not math.isfinite(decay) or decay < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    decay = check_rate(name, value, "a float, an int or a callable of the global step")
+    if decay is not None:
         return FixedDecay(decay)
     if callable(value):
         return ScheduledDecay(value)

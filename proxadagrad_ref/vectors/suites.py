@@ -280,6 +280,32 @@ def _groups_dynamic(steps: int) -> dict[str, Any]:
 
 _TOTAL = 2  # list builders produce steps + _TOTAL rates
 
+
+_DECAYS: list[tuple[str, str, str, str, int, dict[str, Any]]] = [
+    # each decay twice: as a schedule (``<what>_steps``) and as a list builder (``<what>_epoch``)
+    ("exponential", "ExponentialDecayLR", "exponential_decay_lr", "decay", 2,
+     {"learning_rate": 0.1, "decay_rate": 0.9}),
+    ("natural_exp", "NaturalExpDecayLR", "natural_exp_decay_lr", "decay", 2,
+     {"learning_rate": 0.1, "decay_rate": 0.5, "is_stair": True}),
+    ("inverse", "InverseDecayLR", "inverse_decay_lr", "decay", 2, {"learning_rate": 0.1, "decay_rate": 0.5}),
+    ("cosine", "CosineDecayLR", "cosine_decay_lr", "decay", 3, {"min_lr": 0.01, "max_lr": 0.1}),
+    ("polynomial", "PolynomialDecayLR", "polynomial_decay_lr", "decay", 3,
+     {"learning_rate": 0.1, "end_learning_rate": 0.01, "power": 0.5}),
+    ("warmup", "WarmUpLR", "warmup_lr", "warmup", 3, {"learning_rate": 0.1}),
+]  # fmt: skip
+
+
+def _scheduled(name: str, **args: Any) -> Callable[[int], dict[str, Any]]:
+    """A trajectory whose learning rate is the schedule `name` built with `args`."""
+    return lambda n: _config(n, learning_rate=_lr_schedule(name, **args))
+
+
+def _listed(name: str, **args: Any) -> Callable[[int], dict[str, Any]]:
+    """A trajectory whose learning rate is the list builder `name`'s list (one rate per step, and spare)."""
+    return lambda n: _config(
+        n, learning_rate=_lr_builder(name, total_step=n + _TOTAL, step_per_epoch=1, **args)
+    )
+
 TRAJECTORIES: dict[str, Callable[[int], dict[str, Any]]] = {
     "plain": lambda n: _config(n),
     "wd_names": lambda n: _config(n, weight_decay=_wd(0.05)),
@@ -297,99 +323,20 @@ TRAJECTORIES: dict[str, Callable[[int], dict[str, Any]]] = {
     "lr_array": lambda n: _config(n, learning_rate=_lr_array(_rates(n), "float32")),
     "lr_array64": lambda n: _config(n, learning_rate=_lr_array(_rates(n), "float64")),
     "lr_list": lambda n: _config(n, learning_rate={"kind": "list", "values": _hex(_rates(n))}),
-    "sched_exponential": lambda n: _config(
-        n, learning_rate=_lr_schedule("ExponentialDecayLR", learning_rate=0.1, decay_rate=0.9, decay_steps=2)
-    ),
-    "sched_natural_exp": lambda n: _config(
-        n,
-        learning_rate=_lr_schedule(
-            "NaturalExpDecayLR", learning_rate=0.1, decay_rate=0.5, decay_steps=2, is_stair=True
-        ),
-    ),
-    "sched_inverse": lambda n: _config(
-        n, learning_rate=_lr_schedule("InverseDecayLR", learning_rate=0.1, decay_rate=0.5, decay_steps=2)
-    ),
-    "sched_cosine": lambda n: _config(
-        n, learning_rate=_lr_schedule("CosineDecayLR", min_lr=0.01, max_lr=0.1, decay_steps=3)
-    ),
-    "sched_polynomial": lambda n: _config(
-        n,
-        learning_rate=_lr_schedule(
-            "PolynomialDecayLR", learning_rate=0.1, end_learning_rate=0.01, decay_steps=3, power=0.5
-        ),
-    ),
-    "sched_warmup": lambda n: _config(
-        n, learning_rate=_lr_schedule("WarmUpLR", learning_rate=0.1, warmup_steps=3)
-    ),
+    **{
+        f"sched_{name}": _scheduled(cls, **args, **{f"{what}_steps": n})
+        for name, cls, _, what, n, args in _DECAYS
+    },
     "list_piecewise": lambda n: _config(
         n,
         learning_rate=_lr_builder(
             "piecewise_constant_lr", milestone=[2, n + _TOTAL], learning_rates=[0.1, 0.05]
         ),
     ),
-    "list_exponential": lambda n: _config(
-        n,
-        learning_rate=_lr_builder(
-            "exponential_decay_lr",
-            learning_rate=0.1,
-            decay_rate=0.9,
-            total_step=n + _TOTAL,
-            step_per_epoch=1,
-            decay_epoch=2,
-        ),
-    ),
-    "list_natural_exp": lambda n: _config(
-        n,
-        learning_rate=_lr_builder(
-            "natural_exp_decay_lr",
-            learning_rate=0.1,
-            decay_rate=0.5,
-            total_step=n + _TOTAL,
-            step_per_epoch=1,
-            decay_epoch=2,
-            is_stair=True,
-        ),
-    ),
-    "list_inverse": lambda n: _config(
-        n,
-        learning_rate=_lr_builder(
-            "inverse_decay_lr",
-            learning_rate=0.1,
-            decay_rate=0.5,
-            total_step=n + _TOTAL,
-            step_per_epoch=1,
-            decay_epoch=2,
-        ),
-    ),
-    "list_cosine": lambda n: _config(
-        n,
-        learning_rate=_lr_builder(
-            "cosine_decay_lr",
-            min_lr=0.01,
-            max_lr=0.1,
-            total_step=n + _TOTAL,
-            step_per_epoch=1,
-            decay_epoch=3,
-        ),
-    ),
-    "list_polynomial": lambda n: _config(
-        n,
-        learning_rate=_lr_builder(
-            "polynomial_decay_lr",
-            learning_rate=0.1,
-            end_learning_rate=0.01,
-            total_step=n + _TOTAL,
-            step_per_epoch=1,
-            decay_epoch=3,
-            power=0.5,
-        ),
-    ),
-    "list_warmup": lambda n: _config(
-        n,
-        learning_rate=_lr_builder(
-            "warmup_lr", learning_rate=0.1, total_step=n + _TOTAL, step_per_epoch=1, warmup_epoch=3
-        ),
-    ),
+    **{
+        f"list_{name}": _listed(fn, **args, **{f"{what}_epoch": n})
+        for name, _, fn, what, n, args in _DECAYS
+    },
     "sparse": lambda n: _config(n, sparse=True, weight_decay=_wd(0.05)),
 }
 
