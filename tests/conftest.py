@@ -14,11 +14,20 @@ from hypothesis import HealthCheck, settings
 
 # The xp fixture below is a stateless module: sharing it across generated examples is safe.
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+# database=None: no example database in the working tree (tests write only under tmp_path).
 settings.register_profile(
-    "ci", max_examples=60, derandomize=True, deadline=None, print_blob=True, suppress_health_check=_QUIET
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_QUIET,
+    database=None,
 )
-settings.register_profile("dev", max_examples=150, deadline=None, suppress_health_check=_QUIET)
-settings.register_profile("thorough", max_examples=3000, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("dev", max_examples=150, deadline=None, suppress_health_check=_QUIET, database=None)
+settings.register_profile(
+    "thorough", max_examples=3000, deadline=None, suppress_health_check=_QUIET, database=None
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -63,6 +72,29 @@ def xp(request: pytest.FixtureRequest) -> ModuleType:
     if reason is not None:
         pytest.skip(reason)
     return backend.module()
+
+
+_ROOT = Path(__file__).resolve().parent.parent
+_NOT_OURS = {".git", ".pytest_cache", "__pycache__", ".mypy_cache", ".ruff_cache"}
+
+
+def _tree(root: Path) -> set[str]:
+    """Every file and folder below `root` (relative paths), but for version control and tool caches."""
+    found = set()
+    for path, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _NOT_OURS]
+        rel = Path(path).relative_to(root)
+        found.update(str(rel / name) for name in (*dirs, *files))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_untouched() -> object:
+    """Fail the run when a test left a file in the working tree (tests write under tmp_path only)."""
+    before = _tree(_ROOT)
+    yield
+    added = sorted(_tree(_ROOT) - before)
+    assert not added, f"tests wrote into the working tree: {added[:10]}"
 
 
 def to_numpy(x: object) -> np.ndarray:
