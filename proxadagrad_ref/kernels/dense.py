@@ -20,6 +20,7 @@ import numpy as np
 from ..backends.compat import dtype_name
 from ..engines.dispatch import check_engine, evaluate
 from ..numerics.profiles import Profile
+from . import backends
 from .checks import (
     KernelStep,
     Kind,
@@ -163,6 +164,11 @@ def apply_proximal_adagrad(
     array([0.917005])
 
     """
+    options = {"prox_step": prox_step, "emulate": emulate, "inplace": inplace, "engine": engine}
+    if type(var) is not np.ndarray:  # torch, JAX, Dask: see .backends
+        routed = backends.dense(apply_proximal_adagrad, var, accum, lr, l1, l2, grad, **options)
+        if routed is not None:
+            return routed  # type: ignore[no-any-return]
     check_common(var, accum, inplace)
     kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="dense")
     return run_dense(prepare_dense(kind, var, accum, grad, inplace=inplace, engine=engine))

@@ -23,6 +23,7 @@ import numpy as np
 from ..backends.compat import dtype_name, scatter_rows
 from ..engines.dispatch import check_engine, evaluate, rows_non_negative, update_rows
 from ..numerics.profiles import Formula
+from . import backends
 from .checks import KernelStep, Kind, check_accum, check_common, check_in_place, check_like_var, prepare_kind
 from .grads import Groups, RowTensor, check_indices, group, indices_unique, split_sparse, sum_duplicates
 
@@ -168,6 +169,13 @@ def sparse_apply_proximal_adagrad(
     array([0.926828, 1.      , 0.899078, 1.      ], dtype=float32)
 
     """
+    if type(var) is not np.ndarray:  # torch, JAX, Dask: see .backends
+        options = {"duplicates": duplicates, "prox_step": prox_step, "emulate": emulate, "inplace": inplace}
+        routed = backends.sparse(
+            sparse_apply_proximal_adagrad, var, accum, lr, l1, l2, grad, indices, engine=engine, **options
+        )
+        if routed is not None:
+            return routed  # type: ignore[no-any-return]
     xp = check_common(var, accum, inplace)
     kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="sparse")
     if inplace:
