@@ -120,8 +120,15 @@ def device(x: Array) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy copy or view of any array-API array (NumPy, CuPy, DLPack exporters)."""
+    """A NumPy copy or view of any array-API array (NumPy, CuPy, torch, JAX, Dask: computed; DLPack)."""
     if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x)
+    kind = type(x).__module__.split(".", 1)[0]
+    if kind == "torch":
+        return x.detach().cpu().numpy()  # type: ignore[no-any-return]
+    if kind == "dask":
+        return np.asarray(x.compute())
+    if kind in ("jax", "jaxlib"):
         return np.asarray(x)
     if hasattr(x, "get"):  # CuPy
         return np.asarray(x.get())

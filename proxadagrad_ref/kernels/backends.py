@@ -190,7 +190,7 @@ def _on_host(
 def _check_x64(arrays: list[Any]) -> None:
     import jax
 
-    if not jax.config.jax_enable_x64 and any(getattr(x, "dtype", None) == np.float64 for x in arrays):
+    if not jax.config.read("jax_enable_x64") and any(getattr(x, "dtype", None) == np.float64 for x in arrays):
         raise TypeError(
             "float64 JAX arrays while jax_enable_x64 is off: JAX would narrow the float64 results to "
             "float32; enable x64 (jax.config.update('jax_enable_x64', True))"
@@ -333,10 +333,10 @@ def _dask_dense(
                 for where in tail_at:
                     if all(lo <= i < hi for i, (lo, hi) in zip(where, location, strict=True)):
                         local = tuple(int(i - lo) for i, (lo, _) in zip(where, location, strict=True))
-                        one = tuple(x[local].reshape(1) for x in (w, a, g))
+                        w0, a0, g0 = (x[local].reshape(1) for x in (w, a, g))
                         assert profile.tail is not None
                         w1, a1 = evaluate(
-                            Elementwise(profile, profile.tail, xp, *one, kind.hyper, adaptive),
+                            Elementwise(profile, profile.tail, xp, w0, a0, g0, kind.hyper, adaptive),
                             engine="reference",
                         )
                         out[0][local], out[1][local] = w1[0], a1[0]

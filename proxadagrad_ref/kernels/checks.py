@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backends.compat import FLOAT_NAMES, array_namespace, device, dtype_name, is_array, namespace_name
+from ..backends.host import is_dask
 from ..engines.step import Elementwise
 from ..numerics.profiles import Formula, Profile, get_profile, hyper_dtype_name
 
@@ -166,6 +167,8 @@ def in_place_refusal(name: str, x: Array, xp: Namespace) -> Exception | None:
         return ValueError(f"{name} is read-only; inplace=True needs writable arrays")
     if namespace_name(xp) in ("jax.numpy", "jax"):
         return TypeError(f"{name} is a JAX array, which cannot be updated in place; use inplace=False")
+    if is_dask(x):
+        return TypeError(f"{name} is a dask array, which is lazy, not updated in place; use inplace=False")
     return None
 
 

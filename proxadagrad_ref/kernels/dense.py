@@ -168,7 +168,7 @@ def apply_proximal_adagrad(
     if type(var) is not np.ndarray:  # torch, JAX, Dask: see .backends
         routed = backends.dense(apply_proximal_adagrad, var, accum, lr, l1, l2, grad, **options)
         if routed is not None:
-            return routed  # type: ignore[no-any-return]
+            return routed
     check_common(var, accum, inplace)
     kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="dense")
     return run_dense(prepare_dense(kind, var, accum, grad, inplace=inplace, engine=engine))

@@ -175,7 +175,7 @@ def sparse_apply_proximal_adagrad(
             sparse_apply_proximal_adagrad, var, accum, lr, l1, l2, grad, indices, engine=engine, **options
         )
         if routed is not None:
-            return routed  # type: ignore[no-any-return]
+            return routed
     xp = check_common(var, accum, inplace)
     kind = prepare_kind(var, lr, l1, l2, prox_step=prox_step, emulate=emulate, op="sparse")
     if inplace:

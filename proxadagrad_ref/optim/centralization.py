@@ -10,6 +10,7 @@ here it runs everywhere.
 from __future__ import annotations
 
 from ..backends.compat import array_namespace
+from ..backends.host import is_dask
 from .grads import StepGrad
 from .numerics import PipelineNumerics
 
@@ -28,6 +29,8 @@ def centralize(grad: StepGrad, numerics: PipelineNumerics) -> StepGrad:
         return grad
     xp = array_namespace("grad", values)
     axes = tuple(range(1, values.ndim))
+    if is_dask(values):  # each row's mean from one chunk: NumPy's summation order, not a tree of partials
+        values = values.rechunk({axis: -1 for axis in axes})
     if numerics.centralize_mean_wide:
         mean = xp.astype(xp.mean(xp.astype(values, xp.float64), axis=axes, keepdims=True), values.dtype)
     else:  # pragma: no cover - kept for when recorded runs show a float32 mean

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.compat import array_namespace, is_array
+from ..backends.compat import array_namespace, is_array, numpy_namespace, to_numpy
+from ..backends.host import is_dask
 from ..kernels.checks import check_like_var
 from ..kernels.grads import check_indices, split_sparse
 from ..kernels.grads import sum_duplicates as sum_rows
@@ -61,6 +62,10 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stage
     xp = array_namespace("parameter", data)
     parts = split_sparse(grad, None, data, xp, grad_name="the gradient", var_name="the parameter")
     indices, values = (None, grad) if parts is None else parts
+    like = data
+    if parts is not None and is_dask(data):  # a dask parameter's sparse rows are small: computed now
+        indices, values = (to_numpy(x) if is_array(x) else x for x in parts)
+        xp, like = numpy_namespace(), np.empty((0, *data.shape[1:]), data.dtype)
     if indices is None:
         want = tuple(data.shape)
     else:
@@ -74,7 +79,7 @@ def as_step_grad(grad: object, data: Array, numerics: PipelineNumerics, *, stage
             "or a scipy.sparse matrix, "
             f"got {type(values).__name__}"
         )
-    check_like_var("the gradient", values, data, xp, shape=want, var_name="the parameter")
+    check_like_var("the gradient", values, like, xp, shape=want, var_name="the parameter")
     # No stage writes into the values, so the caller's array is used as it is when no conversion is due.
     work = numerics.work_dtype(xp, data.dtype) if stages or indices is not None else data.dtype
     return StepGrad(xp.astype(values, work, copy=False), indices)
@@ -102,7 +107,9 @@ def to_param_dtype(grad: StepGrad, data: Array) -> StepGrad:
     values = grad.values
     if type(values) is np.ndarray and values.dtype == data.dtype:
         return grad
-    xp = array_namespace("parameter", data)
+    if isinstance(values, np.generic):
+        values = np.asarray(values)
+    xp = array_namespace("gradient", values)
     if values.dtype != data.dtype:
         values = xp.astype(values, data.dtype)
     if isinstance(values, np.generic):

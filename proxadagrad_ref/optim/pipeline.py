@@ -43,6 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.compat import is_array
+from ..backends.host import Host, host_of, is_tracer, library_name
+from ..kernels.grads import RowTensor
 from .centralization import centralization_applies, centralize
 from .grads import StepGrad, as_step_grad, sum_duplicates, to_param_dtype
 from .groups import ParamConfig
@@ -57,6 +60,8 @@ __all__ = [
     "Layout",
     "detach",
     "effective_grad",
+    "host_arrays",
+    "host_grad",
     "learning_rates",
     "memory_owner",
     "plan_step",
@@ -125,9 +130,10 @@ class DecayFactors:
         return found
 
 
-def effective_grad(grad: object, config: ParamConfig, hyper: Hyper, factors: DecayFactors) -> StepGrad:
-    """Stages 1-6: the gradient the kernel receives."""
-    data = config.param.data
+def effective_grad(
+    grad: object, config: ParamConfig, data: Array, hyper: Hyper, factors: DecayFactors
+) -> StepGrad:
+    """Stages 1-6: the gradient the kernel receives, for the parameter values `data`."""
     numerics = hyper.numerics
     centralize_now = config.centralize and centralization_applies(tuple(data.shape))
     stages = config.decay or centralize_now or hyper.loss_scale != 1
@@ -167,17 +173,17 @@ class Layout:
     shared: frozenset[int]
 
     @classmethod
-    def of(cls, configs: list[ParamConfig]) -> Layout:
+    def of(cls, datas: list[Array]) -> Layout:
         """The layout of the parameters' arrays (overlaps are looked for among arrays of one owner)."""
         by_owner: dict[int, list[int]] = {}
         shared: set[int] = set()
-        for i, config in enumerate(configs):
-            owner = memory_owner(config.param.data)
+        for i, data in enumerate(datas):
+            owner = memory_owner(data)
             if owner is None:
                 continue
             same = by_owner.setdefault(id(owner), [])
             for j in same:
-                if np.may_share_memory(configs[j].param.data, config.param.data):
+                if np.may_share_memory(datas[j], data):
                     shared.update((i, j))
             same.append(i)
         return cls(frozenset(by_owner), frozenset(shared))
@@ -211,17 +217,62 @@ def plan_step(
     numerics = hyper.numerics
     kernels = Kernels(hyper.emulate, hyper.prox_step, numerics.scalar(hyper.l1), numerics.scalar(hyper.l2))
     factors = DecayFactors(step, hyper)
-    layout = Layout.of(configs)
+    arrays = [host_arrays(config.param.data, accum) for config, accum in zip(configs, accums, strict=True)]
+    layout = Layout.of([data for _, data, _ in arrays])
     plans = []
     with np.errstate(all="ignore"):  # IEEE special values are documented semantics, not warnings
-        for i, (config, accum, grad, lr) in enumerate(zip(configs, accums, grads, rates, strict=True)):
+        for i, (config, (host, data, accum), grad, lr) in enumerate(
+            zip(configs, arrays, grads, rates, strict=True)
+        ):
             try:
-                g = detach(effective_grad(grad, config, hyper, factors), layout)
+                g = effective_grad(host_grad(host, grad, config.param.data), config, data, hyper, factors)
                 alone = i not in layout.shared
-                plans.append(plan_kernel(i, config.param, accum, g, lr, kernels, alone=alone))
+                plans.append(
+                    plan_kernel(
+                        i, config.param, data, accum, detach(g, layout), lr, kernels, alone=alone, host=host
+                    )
+                )
             except (TypeError, ValueError, IndexError) as exc:
                 raise _with_prefix(exc, _label(i, config)) from exc
     return plans
+
+
+def host_arrays(data: Array, accum: Array) -> tuple[Host | None, Array, Array]:
+    """A torch or JAX parameter's values and accumulator as NumPy views (see backends.host).
+
+    Their libraries' arithmetic is not used (``proxadagrad_ref.kernels.backends``
+    says why): the stages and the kernel run on the views, a torch parameter is
+    updated through them in place. Other arrays come back as they are.
+    """
+    host = host_of(data)
+    if host is None:
+        return None, data, accum
+    if is_tracer(data):
+        raise TypeError("the optimizer steps concrete arrays; it cannot run inside jax.jit")
+    host.check("the parameter", data)
+    return host, host.view(data, writable=True), host.view(accum, writable=True)
+
+
+def host_grad(host: Host | None, grad: object, data: Array) -> object:
+    """`grad` with the arrays inside it (dense, RowTensor, ``(indices, values)``) as NumPy views."""
+    if host is None:
+        return grad
+
+    def view(x: Any) -> Any:
+        if not is_array(x):
+            return x
+        if not host.owns(x):
+            raise TypeError(
+                f"the gradient is a {library_name(x)} array but the parameter is a {host.library} array"
+            )
+        host.check("the gradient", x)
+        return host.view(x, writable=False)
+
+    if isinstance(grad, tuple):
+        return tuple(view(x) for x in grad)
+    if all(hasattr(grad, a) for a in ("indices", "values", "dense_shape")):
+        return RowTensor(view(grad.indices), view(grad.values), tuple(grad.dense_shape))  # type: ignore[attr-defined]
+    return view(grad)
 
 
 def _with_prefix(exc: Exception, prefix: str) -> Exception:

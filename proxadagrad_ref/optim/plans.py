@@ -26,10 +26,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backends.compat import device
+from ..backends.host import Host, is_dask
 from ..engines.dispatch import warm_up
 from ..kernels.checks import Kind, check_like_var, in_place_refusal, prepare_kind
-from ..kernels.dense import DenseStep, prepare_dense, run_dense
-from ..kernels.sparse import SparseStep, prepare_sparse, run_sparse
+from ..kernels.dense import DenseStep, apply_proximal_adagrad, prepare_dense, run_dense
+from ..kernels.sparse import SparseStep, prepare_sparse, run_sparse, sparse_apply_proximal_adagrad
 from .grads import StepGrad
 from .parameter import Parameter
 
@@ -50,6 +51,7 @@ class Plan(NamedTuple):
     param: Parameter
     step: DenseStep | SparseStep | None
     result: tuple[Array, Array] | None
+    host: Host | None = None
 
 
 def execute(plan: Plan, accums: list[Array]) -> None:
@@ -61,6 +63,9 @@ def execute(plan: Plan, accums: list[Array]) -> None:
     with plan.param._update_lock:
         if plan.step is not None:
             run(plan.step)
+            if plan.host is not None:  # written through NumPy views: what an in-place update records
+                plan.host.commit(plan.param.data)
+                plan.host.commit(accums[plan.position])
         elif plan.result is not None:
             plan.param.data, accums[plan.position] = plan.result
 
@@ -130,21 +135,34 @@ def _in_place(var: Array, accum: Array, xp: Namespace, alone: bool) -> bool:
 
 
 def plan_kernel(
-    position: int, param: Parameter, accum: Array, grad: StepGrad, lr: float, kernels: Kernels, *, alone: bool
+    position: int,
+    param: Parameter,
+    var: Array,
+    accum: Array,
+    grad: StepGrad,
+    lr: float,
+    kernels: Kernels,
+    *,
+    alone: bool,
+    host: Host | None = None,
 ) -> Plan:
     """Make every check of the parameter's kernel call; return its :class:`Plan`.
 
+    `var` and `accum` are the parameter's values and accumulator (NumPy views
+    of them for a torch or JAX parameter, whose :class:`Host` is `host`).
     `alone`: the parameter's memory overlaps no other parameter's (else the
     plan is computed now and bound in phase 2). The gradient has passed
     :func:`~.grads.as_step_grad` (its form, indices, namespace, device, dtype
     and shape) and :func:`~.grads.sum_duplicates` (distinct indices); the
-    kernel's checks run on it as they would in a direct kernel call.
+    kernel's checks run on it as they would in a direct kernel call. A dask
+    parameter's step is the kernels' lazy graph, bound in phase 2.
     """
-    var = param.data
+    if is_dask(var):
+        return Plan(position, param, None, _lazy(var, accum, grad, lr, kernels))
     kind = kernels.kind(var, lr, "dense" if grad.indices is None else "sparse")
     xp = kind.xp
     check_like_var("accum", accum, var, xp)
-    inplace = _in_place(var, accum, xp, alone)
+    inplace = _in_place(var, accum, xp, alone) and (host is None or host.in_place_refusal("var") is None)
     step: DenseStep | SparseStep
     if grad.indices is None:
         step = prepare_dense(kind, var, accum, grad.values, inplace=inplace, engine="auto")
@@ -154,4 +172,21 @@ def plan_kernel(
         step = prepare_sparse(
             kind, var, accum, grad.values, grad.indices, duplicates="sum", inplace=inplace, engine="auto"
         )
-    return Plan(position, param, step, None) if inplace else Plan(position, param, None, run(step))
+    if inplace:
+        return Plan(position, param, step, None, host)
+    w_new, a_new = run(step)
+    if host is not None:
+        w_new, a_new = host.back(w_new, param.data), host.back(a_new, param.data)
+    return Plan(position, param, None, (w_new, a_new))
+
+
+def _lazy(var: Array, accum: Array, grad: StepGrad, lr: float, kernels: Kernels) -> tuple[Array, Array]:
+    """The dask kernels' lazy step (their checks on values run when it is computed)."""
+    step, emulate = kernels.prox_step, kernels.emulate
+    if grad.indices is None:
+        return apply_proximal_adagrad(
+            var, accum, lr, kernels.l1, kernels.l2, grad.values, prox_step=step, emulate=emulate
+        )
+    return sparse_apply_proximal_adagrad(
+        var, accum, lr, kernels.l1, kernels.l2, grad.values, grad.indices, prox_step=step, emulate=emulate
+    )

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.compat import array_namespace, device
+from ..backends.compat import array_namespace, device, to_numpy
+from ..backends.host import is_dask
 from .grads import StepGrad
 from .numerics import PipelineNumerics, to_float32
 from .validation import check_rate
@@ -112,6 +113,8 @@ def apply_weight_decay(grad: StepGrad, weight: Array, factor: float) -> StepGrad
     xp = array_namespace("weight", weight)
     values = grad.values
     rows = weight if grad.indices is None else xp.take(weight, grad.indices, axis=0)
+    if is_dask(rows) and not is_dask(values):  # a dask parameter's touched rows, for NumPy gradient rows
+        rows, xp = to_numpy(rows), array_namespace("gradient", values)
     rows = xp.astype(rows, values.dtype)
     wd = xp.asarray(factor, dtype=values.dtype, device=device(values))
     return grad.replace(rows * wd + values)
