@@ -4,7 +4,8 @@ Every ratio is taken within one run: the memory floor (5 array passes = np.copyt
 of 2.5 arrays) is timed right before the case it divides. Each figure is the
 median of `--repeat` timings; the 1-minute load average is printed with each
 section (the development machine is shared). Compile time is excluded (engines
-are warmed up first). No assertions: issue 5's targets are read off the output.
+are warmed up first). No assertions: the targets of docs/performance.md are read off
+the output.
 `benchmarks/plot.py` draws the JSON written by `--json`.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from proxadagrad_ref import _fast, apply_proximal_adagrad, sparse_apply_proximal_adagrad
+from proxadagrad_ref import apply_proximal_adagrad, engine_info, sparse_apply_proximal_adagrad, warm_up
 from proxadagrad_ref.optim import Parameter, ProximalAdagrad
 
 RESULTS: dict[str, Any] = {}
@@ -199,7 +200,7 @@ def scaling_section(quick: bool) -> None:
     print("|---|---|---|---|---|---|")
     rows = []
     sizes = [1 << k for k in range(10, 27 if not quick else 23, 2)]
-    engines = ["numba", "numpy"] if _fast.numba_available() else ["numpy"]
+    engines = ["numba", "numpy"] if engine_info()["numba"] is not None else ["numpy"]
     for size in sizes:
         r = 3 if quick else max(3, min(51, (1 << 26) // size))
         for emulate in (None, "mindspore"):
@@ -322,6 +323,62 @@ def optimizer_section(repeat: int) -> None:
     RESULTS["optimizer"] = out
 
 
+def _backend_arrays(name: str, arrays: tuple[np.ndarray, ...]) -> tuple[Any, ...] | None:
+    """The arrays in library `name` (None when it is not importable)."""
+    try:
+        if name == "torch":
+            import torch
+
+            return tuple(torch.from_numpy(x.copy()) for x in arrays)
+        if name == "jax":
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+            return tuple(jax.numpy.asarray(x) for x in arrays)
+        if name.startswith("dask"):
+            import dask.array as da
+
+            parts = int(name.split("-")[1])
+            return tuple(da.from_array(x, chunks=x.shape[0] // parts) for x in arrays)
+    except ImportError:
+        return None
+    raise ValueError(name)
+
+
+def backends_section(repeat: int) -> None:
+    """A 4 Mi float32 dense step on each library, as a ratio of the NumPy engine's time in the same run."""
+    n = 1 << 22
+    print(f"\n## backends: dense step, 4 Mi float32, functional (median of {repeat}; {load()})")
+    print("| profile | library | time ms | / NumPy engine (same run) |")
+    print("|---|---|---|---|")
+    rows = []
+    w, a, g = dense_inputs(n, np.float32)
+    for emulate in (None, "mindspore"):
+        for name in ("torch", "jax", "dask-1", "dask-4"):
+            arrays = _backend_arrays(name, (w, a, g))
+            if arrays is None:
+                print(f"| {emulate or 'exact'} | {name} | not importable | |")
+                continue
+            t_np = median_time(lambda e=emulate: apply_proximal_adagrad(w, a, 0.1, 0.01, 0.01, g, emulate=e), repeat)
+            t = median_time(lambda e=emulate, x=arrays: _finish(apply_proximal_adagrad(
+                x[0], x[1], 0.1, 0.01, 0.01, x[2], emulate=e)), repeat)
+            print(f"| {emulate or 'exact'} | {name} | {t * 1e3:.1f} | {t / t_np:.2f} |")
+            rows.append({"profile": emulate or "exact", "library": name, "ms": t * 1e3, "ratio": t / t_np})
+    RESULTS["backends"] = rows
+
+
+def _finish(result: tuple[Any, Any]) -> object:
+    """Wait for a result: JAX's asynchronous dispatch, Dask's lazy graph (computed here)."""
+    first = result[0]
+    if hasattr(first, "block_until_ready"):
+        return [x.block_until_ready() for x in result]
+    if hasattr(first, "dask"):
+        import dask
+
+        return dask.compute(*result)
+    return result
+
+
 def gpu_section(repeat: int) -> None:
     """CuPy (when a GPU is present): the fused kernel against the device's copy bandwidth, same run."""
     try:
@@ -373,10 +430,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", help="also write the figures to this JSON file (for benchmarks/plot.py)")
-    parser.add_argument("--only", choices=["dense", "scaling", "sparse", "optimizer", "gpu"], action="append")
+    parser.add_argument(
+        "--only", choices=["dense", "scaling", "sparse", "optimizer", "backends", "gpu"], action="append"
+    )
     args = parser.parse_args()
     repeat = 3 if args.quick else args.repeat
-    info = _fast.engine_info()
+    info = engine_info()
     header = (
         f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"numpy {np.__version__}, numba {info['numba']}, chunk {info['chunk']}, threads {info['threads']}"
@@ -386,8 +445,8 @@ def main() -> None:
     numba = info["numba"] is not None
     for emulate, dtype in ((None, np.float32), ("mindspore", np.float32), ("tensorflow", np.float32),
                            (None, np.float64)):
-        _fast.warm_up(emulate, dtype)
-    sections = args.only or ["dense", "scaling", "sparse", "optimizer", "gpu"]
+        warm_up(emulate, dtype)
+    sections = args.only or ["dense", "scaling", "sparse", "optimizer", "backends", "gpu"]
     if "dense" in sections:
         dense_section(repeat, numba)
     if "scaling" in sections:
@@ -396,6 +455,8 @@ def main() -> None:
         sparse_section(repeat)
     if "optimizer" in sections:
         optimizer_section(repeat)
+    if "backends" in sections:
+        backends_section(repeat)
     if "gpu" in sections:
         gpu_section(repeat)
     for name in ("tensorflow", "mindspore"):
