@@ -12,6 +12,7 @@ the output.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -314,7 +315,7 @@ def optimizer_section(repeat: int) -> None:
             t_k, t_s = [], []
             for _ in range(3):  # interleaved: both see the same load
                 t_k.append(median_time(kernels, repeat))
-                t_s.append(median_time(lambda opt=opt, grads=grads: opt(grads), repeat))
+                t_s.append(median_time(functools.partial(opt, tuple(grads)), repeat))
             t_kern, t_step = statistics.median(t_k), statistics.median(t_s)
             per = (t_step - t_kern) / len(shapes) * 1e6
             print(f"| {label} | {emulate or 'exact'} | {t_step * 1e3:.2f} | {t_kern * 1e3:.2f} | {per:.1f} |")
@@ -359,16 +360,19 @@ def backends_section(repeat: int) -> None:
             if arrays is None:
                 print(f"| {emulate or 'exact'} | {name} | not importable | |")
                 continue
-            t_np = median_time(lambda e=emulate: apply_proximal_adagrad(w, a, 0.1, 0.01, 0.01, g, emulate=e), repeat)
-            t = median_time(lambda e=emulate, x=arrays: _finish(apply_proximal_adagrad(
-                x[0], x[1], 0.1, 0.01, 0.01, x[2], emulate=e)), repeat)
+            numpy_step = functools.partial(apply_proximal_adagrad, w, a, 0.1, 0.01, 0.01, g, emulate=emulate)
+            t_np = median_time(numpy_step, repeat)
+            var, accum, grad = arrays
+            step = functools.partial(apply_proximal_adagrad, var, accum, 0.1, 0.01, 0.01, grad, emulate=emulate)
+            t = median_time(functools.partial(_finish, step), repeat)
             print(f"| {emulate or 'exact'} | {name} | {t * 1e3:.1f} | {t / t_np:.2f} |")
             rows.append({"profile": emulate or "exact", "library": name, "ms": t * 1e3, "ratio": t / t_np})
     RESULTS["backends"] = rows
 
 
-def _finish(result: tuple[Any, Any]) -> object:
-    """Wait for a result: JAX's asynchronous dispatch, Dask's lazy graph (computed here)."""
+def _finish(step: Callable[[], tuple[Any, Any]]) -> object:
+    """Run `step` and wait for its result: JAX's asynchronous dispatch, Dask's graph (computed here)."""
+    result = step()
     first = result[0]
     if hasattr(first, "block_until_ready"):
         return [x.block_until_ready() for x in result]
@@ -418,8 +422,8 @@ def gpu_section(repeat: int) -> None:
     print(f"copy floor (5 array passes) {floor * 1e3:.2f} ms = {5 * 4 * n / floor / 1e9:.0f} GB/s")
     rows = []
     for emulate in (None, "mindspore"):
-        t = gpu_time(lambda emulate=emulate: apply_proximal_adagrad(
-            w, a, 0.1, 1e-4, 1e-4, g, emulate=emulate, engine="cupy", inplace=True))
+        t = gpu_time(functools.partial(
+            apply_proximal_adagrad, w, a, 0.1, 1e-4, 1e-4, g, emulate=emulate, engine="cupy", inplace=True))
         print(f"| {emulate or 'exact'} | cupy fused | {t * 1e3:.2f} ms | {floor / t:.0%} of copy bandwidth |")
         rows.append({"profile": emulate or "exact", "ms": t * 1e3, "of_bandwidth": floor / t})
     RESULTS["gpu"] = {"device": props["name"].decode(), "n": n, "floor_ms": floor * 1e3, "rows": rows}

@@ -125,7 +125,7 @@ def to_numpy(x: Any) -> np.ndarray:
         return np.asarray(x)
     kind = type(x).__module__.split(".", 1)[0]
     if kind == "torch":
-        return x.detach().cpu().numpy()  # type: ignore[no-any-return]
+        return x.detach().cpu().numpy()
     if kind == "dask":
         return np.asarray(x.compute())
     if kind in ("jax", "jaxlib"):

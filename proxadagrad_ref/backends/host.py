@@ -73,7 +73,7 @@ class Host:
     def view(self, x: Any, *, writable: bool) -> np.ndarray:
         """A NumPy array on `x`'s memory (torch: writable; JAX: read-only, or a copy from a device)."""
         if self.library == "torch":
-            return x.detach().numpy()  # type: ignore[no-any-return]
+            return x.detach().numpy()
         return np.asarray(x)
 
     def back(self, result: np.ndarray, like: Any) -> Any:

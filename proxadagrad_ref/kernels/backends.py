@@ -306,7 +306,7 @@ def _dask_dense(
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
     _refuse_dask_in_place(inplace)
-    probe = np.empty(var.shape if var.size == 0 else (0,) * var.ndim, np.dtype(var.dtype))
+    probe = np.empty((0,), np.dtype(var.dtype))  # prepare_kind reads var's library and dtype only
     kind = prepare_kind(
         probe, *map(_dask_hyper, (lr, l1, l2)), prox_step=prox_step, emulate=emulate, op="dense"
     )
@@ -361,22 +361,21 @@ def _dask_sparse(
     inplace: bool = False,
     engine: str = "auto",
 ) -> tuple[Any, Any]:
-    import dask
-
     check_like_var("accum", accum, var, array_namespace("var", var))
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")
     _refuse_dask_in_place(inplace)
-    probe = np.empty((0,) * max(var.ndim, 1), np.dtype(var.dtype))
+    probe = np.empty((0,), np.dtype(var.dtype))
     kind = prepare_kind(
         probe, *map(_dask_hyper, (lr, l1, l2)), prox_step=prox_step, emulate=emulate, op="sparse"
     )
     check_engine(engine, numpy_namespace())
     if var.ndim == 0:
         raise ValueError("var must have at least one dimension (rows) for a sparse update")
-    grad_np, indices_np = dask.compute(*_map_grad(grad, indices, lambda x: x))  # small: rows and indices
-    grad_np, indices_np = _map_grad(grad_np, indices_np, np.asarray)
-    parts = split_sparse(grad_np, indices_np, np.empty((0, *var.shape[1:]), var.dtype), numpy_namespace())
+    # small: the rows and indices are computed now (they decide which chunks change)
+    grad_np, indices_np = _map_grad(grad, indices, lambda x: np.asarray(x.compute() if is_dask(x) else x))
+    like = np.broadcast_to(np.zeros((), var.dtype), var.shape)  # var's shape and dtype, no memory
+    parts = split_sparse(grad_np, indices_np, like, numpy_namespace())
     if parts is None:
         raise TypeError("indices is required when grad is an array of rows (or pass a RowTensor as grad)")
     xp = numpy_namespace()

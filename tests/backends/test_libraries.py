@@ -50,7 +50,7 @@ def test_torch_functional_results_are_tensors_that_do_not_require_grad() -> None
     import torch
 
     p = torch.nn.Parameter(torch.ones(4, dtype=torch.float64))
-    w, a = apply_proximal_adagrad(p, torch.full((4,), A, dtype=torch.float64), 0.1, 0.05, 0.1,
+    w, _ = apply_proximal_adagrad(p, torch.full((4,), A, dtype=torch.float64), 0.1, 0.05, 0.1,
                                   torch.full((4,), G, dtype=torch.float64))
     assert isinstance(w, torch.Tensor) and not w.requires_grad and w.dtype == torch.float64
     assert float(w[0]) == WANT64
@@ -131,7 +131,7 @@ def test_jax_jit_refuses_in_place_and_checks_values_when_run(jnp: Any) -> None:
 
 def test_jax_sparse_is_functional(jnp: Any) -> None:
     var, accum = jnp.ones((4, 2)), jnp.full((4, 2), A)
-    w, a = sparse_apply_proximal_adagrad(var, accum, 0.1, 0.05, 0.1, jnp.full((2, 2), G), jnp.asarray([2, 2]))
+    w, _ = sparse_apply_proximal_adagrad(var, accum, 0.1, 0.05, 0.1, jnp.full((2, 2), G), jnp.asarray([2, 2]))
     assert float(np.asarray(var)[2, 0]) == 1.0  # the input is untouched
     want = sparse_apply_proximal_adagrad(np.ones((4, 2)), np.full((4, 2), A), 0.1, 0.05, 0.1,
                                          np.full((2, 2), G), np.array([2, 2]))
@@ -205,7 +205,8 @@ def test_dask_distributed_local_cluster_gives_numpy_bits(da: Any) -> None:
     g = rng.standard_normal((300, 33)).astype(np.float32)
     idx = np.array([5, 290, 5, 17])
     rows = rng.standard_normal((4, 33)).astype(np.float32)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
+    cluster = {"n_workers": 2, "processes": True, "threads_per_worker": 1, "dashboard_address": None}
+    with distributed.LocalCluster(**cluster) as c:
         with distributed.Client(c) as client:
             for emulate in (None, "mindspore", "tensorflow"):
                 chunked = [da.from_array(x, chunks=(64, 11)) for x in (w, a, g)]
@@ -221,7 +222,7 @@ def test_dask_distributed_local_cluster_gives_numpy_bits(da: Any) -> None:
                 np.testing.assert_array_equal(np.asarray(x).view(np.uint32), y.view(np.uint32))
 
 
-# --- any other library ---------------------------------------------------------------------------------------
+# --- any other library ---------------------------------------------------------------------------------
 
 
 class _Other:
@@ -239,5 +240,5 @@ class _Other:
 
 def test_unmeasured_library_is_refused() -> None:
     x = _Other()
-    with pytest.raises(TypeError, match="otherlib.*not been measured"):
+    with pytest.raises(TypeError, match=r"otherlib.*not been measured"):
         apply_proximal_adagrad(x, x, 0.1, 0.0, 0.0, x)
