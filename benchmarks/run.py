@@ -363,7 +363,9 @@ def backends_section(repeat: int) -> None:
             numpy_step = functools.partial(apply_proximal_adagrad, w, a, 0.1, 0.01, 0.01, g, emulate=emulate)
             t_np = median_time(numpy_step, repeat)
             var, accum, grad = arrays
-            step = functools.partial(apply_proximal_adagrad, var, accum, 0.1, 0.01, 0.01, grad, emulate=emulate)
+            step = functools.partial(
+                apply_proximal_adagrad, var, accum, 0.1, 0.01, 0.01, grad, emulate=emulate
+            )
             t = median_time(functools.partial(_finish, step), repeat)
             print(f"| {emulate or 'exact'} | {name} | {t * 1e3:.1f} | {t / t_np:.2f} |")
             rows.append({"profile": emulate or "exact", "library": name, "ms": t * 1e3, "ratio": t / t_np})
