@@ -127,7 +127,7 @@ def _choose(engine: str, profile: Profile, dtype: np.dtype[Any], *, fast_ok: boo
             f"engine={engine!r} needs contiguous NumPy arrays of one layout that do not overlap; "
             "use engine='auto' or 'reference'"
         )
-    numba_ok = dtype in (np.float32, np.float64)
+    numba_ok = dtype in (np.float16, np.float32, np.float64)
     if engine == "numba":
         if not numba_available():
             raise ImportError("engine='numba' needs numba: pip install 'proxadagrad_ref[fast]'")
@@ -136,9 +136,7 @@ def _choose(engine: str, profile: Profile, dtype: np.dtype[Any], *, fast_ok: boo
                 f"engine='numba' has no scalar version of an operation of the {profile.name} profile"
             )
         if not numba_ok:
-            raise TypeError(
-                f"engine='numba' supports float32 and float64, not {dtype} (numba has no float16)"
-            )
+            raise TypeError(f"engine='numba' supports float16, float32 and float64, not {dtype}")
         return "numba"
     if engine == "auto" and numba_ok and numba_available() and _compilable(profile):
         return "numba"
@@ -305,7 +303,7 @@ def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str 
     dt = np.dtype(dtype)
     xp = numpy_namespace()
     profile = get_profile(emulate, prox_step, xp, dt)
-    if not numba_available() or dt not in (np.float32, np.float64):
+    if not numba_available() or dt not in (np.float16, np.float32, np.float64):
         return
     h = np.asarray(0.5, dt)
     formulas = {profile.dense, profile.sparse, profile.tail, profile.sparse_tail, profile.sparse_column}

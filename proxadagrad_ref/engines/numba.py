@@ -55,6 +55,8 @@ __all__ = [
     "compile_formula",
     "csr_touched_rows",
     "evaluate",
+    "float64_to_half",
+    "half_to_float64",
     "make_kernel",
     "make_row_kernel",
     "rows_non_negative",
@@ -338,8 +340,94 @@ def compile_formula(formula: Formula, compute: Any) -> Any:
     return numba.njit(inline="always", **_JIT)(rebind(formula, SCALAR_OPS, constants=np.dtype(compute).type))
 
 
-def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
+@intrinsic
+def _bits64(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The float64 whose bits are the int64 `bits`."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+_bits64_of: Any = _bits64  # called from compiled code (the typing context is numba's)
+_float64_of: Any = _float64_from_bits
+
+
+@numba.njit(inline="always", **_JIT)
+def half_to_float64(h: Any) -> Any:  # pragma: no cover - compiled
+    """The float16 whose bits are the uint16 `h`, widened exactly to float64 (as NumPy's ``astype``).
+
+    Branch-free (every case computed, one selected), so the loops around it vectorize.
+    """
+    h = np.int64(h)
+    sign = (h >> 15) << 63
+    exponent = (h >> 10) & 0x1F
+    mantissa = h & 0x3FF
+    subnormal = _bits64_of(np.float64(mantissa) * 5.9604644775390625e-08) | sign  # mantissa * 2**-24
+    special = sign | (np.int64(0x7FF) << 52) | (mantissa << 42)  # infinity, or NaN with its payload
+    normal = sign | ((exponent + 1008) << 52) | (mantissa << 42)
+    return _float64_of(subnormal if exponent == 0 else (special if exponent == 31 else normal))
+
+
+@numba.njit(inline="always", **_JIT)
+def float64_to_half(x: Any) -> Any:  # pragma: no cover - compiled
+    """`x` (float64, or a float32 widened exactly) rounded once to float16, as uint16 bits (nearest, even).
+
+    The rounding is one float64 addition: for ``|x|`` of binade ``E`` (at least
+    that of the smallest normal half, ``-14``), ``C = 2**(E + 42)`` has ulp
+    ``2**(E - 10)``, the spacing of halves there, so ``(|x| + C) - C`` is
+    ``|x|`` rounded to nearest-even on the half grid, exactly (the subtraction
+    is exact); below ``2**-14`` the grid is the subnormal halves' ``2**-24``.
+    The rounded value is then written as half bits without another rounding.
+    Branch-free, like :func:`half_to_float64`.
+    """
+    b = _bits64_of(np.float64(x))
+    sign = (b >> 48) & 0x8000
+    magnitude_bits = b & np.int64(0x7FFFFFFFFFFFFFFF)
+    binade = magnitude_bits >> 52
+    grid = _float64_of((max(min(binade, 1039), 1009) + 42) << 52)  # 2**(E + 42), E clamped to [-14, 16]
+    r = (_float64_of(magnitude_bits) + grid) - grid
+    rb = _bits64_of(r)
+    normal = ((((rb >> 52) & 0x7FF) - 1008) << 10) | ((rb >> 42) & 0x3FF)
+    subnormal = np.int64(r * 16777216.0)  # a subnormal half (or zero): its bits are r / 2**-24
+    nan = 0x7E00 if (magnitude_bits & ((np.int64(1) << 52) - 1)) != 0 else 0x7C00
+    finite = 0x7C00 if r >= 65520.0 else (subnormal if r < 6.103515625e-05 else normal)
+    return np.uint16(sign | (nan if binade == 0x7FF else finite))
+
+
+def _widen(x: Any) -> Any:  # pragma: no cover - only ever called from compiled code
+    raise NotImplementedError("_widen is only callable from numba-compiled code")
+
+
+@overload(_widen, jit_options=_JIT)
+def _ov_widen(x):
+    """A stored element as a float: uint16 bits are a float16 (widened exactly), floats stay as they are."""
+    if x == types.uint16:
+        return lambda x: half_to_float64(x)
+    return lambda x: x
+
+
+def make_kernel(scalar_formula: Any, compute: Any, half: bool = False) -> tuple[Any, Any]:
     """Two serial loops applying a compiled formula to flat arrays: ``(into_outputs, in_place)``.
+
+    `half`: the arrays hold float16 values as uint16 bits (numba has no
+    float16): each is widened exactly on the load (:func:`half_to_float64`)
+    and each result rounded once on the store (:func:`float64_to_half`).
 
     Both have the signature ``(w, a, g, lr, l1, l2, adaptive, w_out, a_out)``:
     ``into_outputs`` writes into `w_out`, `a_out`; ``in_place`` writes the
@@ -355,6 +443,12 @@ def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
     :func:`evaluate` runs them on slices on the shared thread pool (:mod:`.pool`).
     """
     cls = np.dtype(compute).type
+    store = (lambda x: float64_to_half(x)) if half else (lambda x: x)
+    store = numba.njit(inline="always", **_JIT)(store)
+
+    @numba.njit(inline="always", **_JIT)
+    def load(x: Any) -> Any:  # pragma: no cover - compiled
+        return cls(_widen(x))
 
     def loop(write_over_inputs: bool) -> Any:
         def run(
@@ -362,11 +456,11 @@ def make_kernel(scalar_formula: Any, compute: Any) -> tuple[Any, Any]:
         ) -> None:  # pragma: no cover - compiled
             lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
             for i in range(w.shape[0]):
-                w_new, a_new = scalar_formula(cls(w[i]), cls(a[i]), cls(g[i]), lr_, l1_, l2_, adaptive)
+                w_new, a_new = scalar_formula(load(w[i]), load(a[i]), load(g[i]), lr_, l1_, l2_, adaptive)
                 if write_over_inputs:  # a constant of the compiled loop: one branch is compiled away
-                    w[i], a[i] = w_new, a_new
+                    w[i], a[i] = store(w_new), store(a_new)
                 else:
-                    w_out[i], a_out[i] = w_new, a_new
+                    w_out[i], a_out[i] = store(w_new), store(a_new)
 
         return numba.njit(nogil=True, **_JIT)(run)
 
@@ -518,6 +612,7 @@ def kernel(formula: Formula, compute: np.dtype[Any], kind: str = "dense") -> Any
     """The compiled loops of `formula` for compute dtype `compute` (built once, kept).
 
     ``kind="dense"``: ``(into_outputs, in_place)`` of :func:`make_kernel`;
+    ``kind="half"``: the same loops over float16 arrays held as uint16 bits;
     ``kind="rows"``: ``rows_in_place`` of :func:`make_row_kernel`.
     """
     key = (formula, compute, kind)
@@ -525,8 +620,11 @@ def kernel(formula: Formula, compute: np.dtype[Any], kind: str = "dense") -> Any
         found = _KERNELS.get(key)
         if found is None:
             scalar = compile_formula(formula, compute)
-            make = make_kernel if kind == "dense" else make_row_kernel
-            found = _KERNELS[key] = make(scalar, compute)
+            if kind == "rows":
+                found = make_row_kernel(scalar, compute)
+            else:
+                found = make_kernel(scalar, compute, half=kind == "half")
+            _KERNELS[key] = found
         return found
 
 
@@ -543,7 +641,11 @@ def evaluate(task: Elementwise, flat: tuple[np.ndarray, ...], *, in_place: bool,
     """
     w, a, g, w_out, a_out = flat
     compute = np.dtype(task.profile.compute_dtype(task.xp, w.dtype))
-    into_outputs, over_inputs = kernel(task.formula, compute)
+    half = w.dtype == np.float16
+    into_outputs, over_inputs = kernel(task.formula, compute, "half" if half else "dense")
+    if half:  # float16 values as their bits (the gradient too: a float16 gradient of a float16 table)
+        w, a, w_out, a_out = (x.view(np.uint16) for x in (w, a, w_out, a_out))
+        g = g.view(np.uint16) if g.dtype == np.float16 else g
     hyper, adaptive = _scalars(task.hyper), task.adaptive
 
     def run(start: int, stop: int) -> None:
