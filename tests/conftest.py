@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import enum
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
 import pytest
+from helpers import ROOT, Backend
 from hypothesis import HealthCheck, settings
 
 # The xp fixture below is a stateless module: sharing it across generated examples is safe.
@@ -31,39 +29,6 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-class Backend(enum.Enum):
-    """Array libraries the kernel tests run on."""
-
-    NUMPY = "numpy"
-    ARRAY_API_STRICT = "array_api_strict"
-    CUPY = "cupy"
-
-    def available(self) -> str | None:
-        """None when usable here, else the reason to skip."""
-        if self is Backend.CUPY:
-            if importlib.util.find_spec("cupy") is None:
-                return "CuPy is not installed"
-            try:
-                import cupy
-
-                if cupy.cuda.runtime.getDeviceCount() < 1:
-                    return "no CUDA device"
-            except Exception as exc:  # CuPy present but no driver/device
-                return f"CuPy cannot reach a CUDA device ({type(exc).__name__})"
-        return None
-
-    def module(self) -> ModuleType:
-        if self is Backend.NUMPY:
-            return np
-        if self is Backend.ARRAY_API_STRICT:
-            import array_api_strict
-
-            return array_api_strict
-        import cupy
-
-        return cupy
-
-
 @pytest.fixture(params=list(Backend), ids=lambda b: b.value)
 def xp(request: pytest.FixtureRequest) -> ModuleType:
     """The namespace of one backend; CuPy is skipped with a reason when no GPU is present."""
@@ -74,7 +39,6 @@ def xp(request: pytest.FixtureRequest) -> ModuleType:
     return backend.module()
 
 
-_ROOT = Path(__file__).resolve().parent.parent
 _NOT_OURS = {".git", ".pytest_cache", "__pycache__", ".mypy_cache", ".ruff_cache"}
 
 
@@ -91,19 +55,10 @@ def _tree(root: Path) -> set[str]:
 @pytest.fixture(scope="session", autouse=True)
 def working_tree_untouched() -> object:
     """Fail the run when a test left a file in the working tree (tests write under tmp_path only)."""
-    before = _tree(_ROOT)
+    before = _tree(ROOT)
     yield
-    added = sorted(_tree(_ROOT) - before)
+    added = sorted(_tree(ROOT) - before)
     assert not added, f"tests wrote into the working tree: {added[:10]}"
-
-
-def to_numpy(x: object) -> np.ndarray:
-    """Copy any backend's array to a NumPy array (for comparisons)."""
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if hasattr(x, "get"):  # CuPy
-        return x.get()  # type: ignore[no-any-return]
-    return np.from_dlpack(x).copy()
 
 
 @pytest.fixture(scope="module")

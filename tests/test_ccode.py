@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_fast import NP, assert_same_bits, edge_inputs, random_inputs, reference_eval
+from helpers import NP, Backend, assert_same_bits, edge_inputs, random_inputs, reference_eval
 
 from proxadagrad_ref.engines import ccode as _ccode
 from proxadagrad_ref.numerics.profiles import PROFILES
@@ -144,8 +144,6 @@ def test_array_branches_and_unknown_ops_are_refused() -> None:
 
 
 def _gpu_reason() -> str | None:
-    from conftest import Backend
-
     return Backend.CUPY.available()
 
 

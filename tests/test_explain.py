@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SUITE, bits
 
 from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
 from proxadagrad_ref.cli import main
 from proxadagrad_ref.explain import QUANTITIES, explain_element, first_difference
-
-SUITE = Path(__file__).resolve().parent.parent / "conformance_vectors"
 
 WORKED = {"var": 1.0, "accum": 0.1, "grad": 0.3, "lr": 0.1, "l1": 0.05, "l2": 0.1}
 
@@ -27,9 +25,9 @@ ELEMENTS = [
 
 
 def _bits(x: np.ndarray) -> str:
-    v = np.asarray(x).reshape(-1)[0]
-    uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[v.dtype.itemsize]
-    return f"0x{int(np.asarray(v).view(uint)):0{2 * v.dtype.itemsize}x}"
+    """The first element's bits, as explain prints them."""
+    v = bits(np.asarray(x).reshape(-1)[:1])
+    return f"0x{int(v[0]):0{2 * v.itemsize}x}"
 
 
 def _kernel(variant: dict, dtype: str, e: dict) -> np.ndarray:

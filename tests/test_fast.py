@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import re
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import HAS_NUMBA, NP, assert_same_bits, edge_inputs, engines_for, needs_numba, random_inputs
 
 from proxadagrad_ref import apply_proximal_adagrad, engine_info
-from proxadagrad_ref.backends.compat import numpy_namespace
 from proxadagrad_ref.engines import chunked, dispatch
 from proxadagrad_ref.engines.step import Elementwise
 from proxadagrad_ref.kernels import grads
@@ -19,24 +17,12 @@ from proxadagrad_ref.kernels import sparse as sparse_kernel
 from proxadagrad_ref.numerics import fparith
 from proxadagrad_ref.numerics.profiles import PROFILES
 
-HAS_NUMBA = importlib.util.find_spec("numba") is not None
-needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba (the 'fast' extra) is not installed")
-
-NP = numpy_namespace()
-
-
-def reference_eval(profile, formula, w, a, g, hyper, step):  # type: ignore[no-untyped-def]
-    """The reference engine on whole arrays (what every other engine must reproduce)."""
-    from proxadagrad_ref.engines import reference
-
-    return reference.evaluate(Elementwise(profile, formula, NP, w, a, g, tuple(hyper), step == "adaptive"))
-
 
 def numba_engine():  # type: ignore[no-untyped-def]
     from proxadagrad_ref.engines import numba
 
     return numba
-UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
 
 # (profile, dtype, prox_step) cases, read from the profiles themselves.
 CASES = [
@@ -48,48 +34,6 @@ CASES = [
 HYPER = [(0.0, 0.0), (0.05, 0.0), (0.0, 0.1), (0.05, 0.1)]
 
 
-def bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x).view(UINT[x.dtype.itemsize])
-
-
-def assert_same_bits(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]) -> None:
-    """Equal bits, signed zeros and infinities included; NaN where the reference has NaN.
-
-    The sign and payload of a NaN made from two *different* NaN operands are not
-    reproducible even within NumPy: its SIMD body and scalar tail order the
-    operands differently (``+nan + -nan`` gives either), so they depend on an
-    element's position in the array. Those are the only bits not compared.
-    """
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        both_nan = np.isnan(g) & np.isnan(w)
-        diff = np.flatnonzero((bits(g) != bits(w)) & ~both_nan)
-        first = diff[:5]
-        assert diff.size == 0, f"{diff.size} differ, at {first}: {g.ravel()[first]} vs {w.ravel()[first]}"
-
-
-def edge_inputs(dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every combination of edge values for (w, a, g): zeros, subnormals, inf, NaN, huge, tiny."""
-    dt = np.dtype(dtype)
-    fi = np.finfo(dt)
-    signed = [0.0, -0.0, fi.smallest_subnormal, -fi.smallest_subnormal, fi.smallest_normal, 1.0, -1.0,
-              0.3, -2.5, fi.max, -fi.max, np.inf, -np.inf, np.nan, -np.nan, fi.eps, 1e3]
-    non_negative = [0.0, fi.smallest_subnormal, fi.smallest_normal, 1e-3, 1.0, fi.max, np.inf, np.nan]
-    with np.errstate(over="ignore"):
-        combos = np.array(list(itertools.product(signed, non_negative, signed)), dtype=np.float64).astype(dt)
-    return combos[:, 0].copy(), combos[:, 1].copy(), combos[:, 2].copy()
-
-
-def random_inputs(dtype: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    scale = 10.0 ** rng.integers(-6, 4, size=n)
-    w = (rng.standard_normal(n) * scale).astype(dt)
-    a = (rng.random(n) * 10.0 ** rng.integers(-8, 3, size=n)).astype(dt)
-    g = (rng.standard_normal(n) * scale[::-1]).astype(dt)
-    return w, a, g
-
-
 def run(name: str, dtype: str, step: str, inputs: tuple[np.ndarray, ...], l1: float, l2: float,
         engine: str, **kw: object) -> tuple[np.ndarray, np.ndarray]:
     profile = PROFILES[name]
@@ -99,13 +43,6 @@ def run(name: str, dtype: str, step: str, inputs: tuple[np.ndarray, ...], l1: fl
     with np.errstate(all="ignore"):
         task = Elementwise(profile, profile.dense, NP, w, a, g, tuple(hyper), step == "adaptive")
         return dispatch.evaluate(task, engine=engine, **kw)  # type: ignore[arg-type]
-
-
-def engines_for(dtype: str) -> list[str]:
-    names = ["numpy"]
-    if HAS_NUMBA and dtype != "float16":
-        names.append("numba")
-    return names
 
 
 @pytest.mark.parametrize(("name", "dtype", "step"), CASES)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from test_fast import HAS_NUMBA, NP, assert_same_bits, edge_inputs, needs_numba, random_inputs, reference_eval
+from helpers import HAS_NUMBA, NP, assert_same_bits, edge_inputs, needs_numba, random_inputs, reference_eval
 
 from proxadagrad_ref import sparse_apply_proximal_adagrad
 from proxadagrad_ref.engines import dispatch

@@ -22,19 +22,18 @@ Run with ``HYPOTHESIS_PROFILE=thorough`` for 3000 examples per test.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import array_api_strict as xps
 import numpy as np
 import pytest
+from helpers import bits, engines_for, to_numpy
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from proxadagrad_ref import RowTensor, apply_proximal_adagrad, sparse_apply_proximal_adagrad
 
-HAS_NUMBA = importlib.util.find_spec("numba") is not None
 # (emulate, dtype, prox_step) the dense kernels define
 DENSE_COMBOS = [(None, d, s) for d in ("float16", "float32", "float64") for s in ("adaptive", "fixed")] + [
     ("mindspore", "float16", "adaptive"),
@@ -61,14 +60,6 @@ def values(dtype: str, shape: Any, *, non_negative: bool = False) -> st.SearchSt
 hyper = st.one_of(st.just(0.0), st.floats(0.0, 10.0), st.sampled_from([1e-30, 1e-3, 0.5, 1e3]))
 
 
-def as_numpy(x: Any) -> np.ndarray:
-    return x if isinstance(x, np.ndarray) else np.from_dlpack(x).copy()
-
-
-def ubits(x: np.ndarray) -> np.ndarray:
-    return x.view(f"u{x.dtype.itemsize}")
-
-
 def as_read(emulate: str | None, a: np.ndarray) -> np.ndarray:
     """The accumulator as the kernel reads it: tensorflow (FTZ/DAZ) reads subnormals as zero."""
     if emulate != "tensorflow":
@@ -93,7 +84,7 @@ def check_accum_and_exact_semantics(
         with np.errstate(all="ignore"):
             want = (a.astype(np.float64) + g.astype(np.float64) ** 2).astype(a.dtype)
         nan = np.isnan(want)
-        assert np.array_equal(np.isnan(a1), nan) and np.array_equal(ubits(a1)[~nan], ubits(want)[~nan])
+        assert np.array_equal(np.isnan(a1), nan) and np.array_equal(bits(a1)[~nan], bits(want)[~nan])
         assert np.all(np.isnan(w1)[np.isnan(w) | np.isnan(a) | np.isnan(g)]), "NaN did not propagate"
         return
     # the prox value is NaN where w is NaN and the step is finite (a' finite and > 0)
@@ -102,7 +93,7 @@ def check_accum_and_exact_semantics(
         assert np.all(np.isnan(w1)[v_nan]), "a NaN prox value must propagate (tensorflow)"
         return
     if np.float32(l1) > 0:  # mindspore
-        assert np.all(ubits(w1)[v_nan] == 0), "a NaN prox value must become +0 when l1 > 0"
+        assert np.all(bits(w1)[v_nan] == 0), "a NaN prox value must become +0 when l1 > 0"
     else:
         assert np.all(np.isnan(w1)[v_nan]), "a NaN prox value must propagate when l1 == 0"
     del lr
@@ -112,7 +103,7 @@ def check_accum_and_exact_semantics(
 def dense_case(draw: st.DrawFn) -> dict[str, Any]:
     emulate, dtype, step = draw(st.sampled_from(DENSE_COMBOS))
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
-    engines = ["auto", "reference", "numpy"] + (["numba"] if HAS_NUMBA and dtype != "float16" else [])
+    engines = ["auto", "reference", *engines_for(dtype)]
     return {
         "emulate": emulate,
         "dtype": dtype,
@@ -142,10 +133,10 @@ def test_fuzz_dense_kernel(case: dict[str, Any]) -> None:
     if case["inplace"]:
         assert w1 is args[0] and a1 is args[1]
     else:
-        assert ubits(as_numpy(args[0])).tobytes() == ubits(w).tobytes()  # functional: inputs untouched
-        assert ubits(as_numpy(args[1])).tobytes() == ubits(a).tobytes()
+        assert bits(args[0]).tobytes() == bits(w).tobytes()  # functional: inputs untouched
+        assert bits(args[1]).tobytes() == bits(a).tobytes()
     check_accum_and_exact_semantics(
-        case["emulate"], w, a, g, as_numpy(w1), as_numpy(a1), case["lr"], case["l1"]
+        case["emulate"], w, a, g, to_numpy(w1), to_numpy(a1), case["lr"], case["l1"]
     )
 
 
@@ -226,19 +217,19 @@ def test_fuzz_sparse_kernel(case: dict[str, Any]) -> None:
     if case["duplicates"] == "error" and duplicated:
         with pytest.raises(ValueError, match="duplicates"):
             sparse_apply_proximal_adagrad(var, accum, case["lr"], case["l1"], case["l2"], grad, indices, **kw)
-        assert as_numpy(var).tobytes() == w.tobytes() and as_numpy(accum).tobytes() == a.tobytes()
+        assert to_numpy(var).tobytes() == w.tobytes() and to_numpy(accum).tobytes() == a.tobytes()
         return
     w1, a1 = sparse_apply_proximal_adagrad(
         var, accum, case["lr"], case["l1"], case["l2"], grad, indices, **kw
     )
-    w1, a1 = as_numpy(w1), as_numpy(a1)
+    w1, a1 = to_numpy(w1), to_numpy(a1)
     assert w1.dtype == w.dtype and w1.shape == w.shape and a1.shape == a.shape
     untouched = np.setdiff1d(np.arange(w.shape[0]), idx)
     assert w1[untouched].tobytes() == w[untouched].tobytes(), "an untouched row changed"
     assert a1[untouched].tobytes() == a[untouched].tobytes(), "an untouched accumulator changed"
     assert np.all((a1 >= as_read(case["emulate"], a)) | np.isnan(a1)), "an accumulator decreased"
     if not case["inplace"]:
-        assert as_numpy(var).tobytes() == w.tobytes() and as_numpy(accum).tobytes() == a.tobytes()
+        assert to_numpy(var).tobytes() == w.tobytes() and to_numpy(accum).tobytes() == a.tobytes()
     if not duplicated:  # one occurrence per row: the elementwise semantics of the sparse formula
         t = np.unique(idx)
         order = np.argsort(idx, kind="stable")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import array_api_strict
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import assert_failed_kernel_call_changes_nothing
 
 from proxadagrad_ref import RowTensor, apply_proximal_adagrad, sparse_apply_proximal_adagrad
 
@@ -126,32 +126,15 @@ SPARSE_CASES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
 ]
 
 
-def _call(kernel: Callable[..., Any], args: dict[str, Any]) -> None:
-    kernel(**args)
-
-
-def _check_atomic(
-    kernel: Callable[..., Any], base: dict[str, Any], change: dict[str, Any], exc: type[Exception], word: str
-) -> None:
-    args = {**base, **change}
-    snapshot = {k: np.array(v, copy=True) for k, v in args.items() if isinstance(v, np.ndarray)}
-    for inplace in (False, True):
-        call_args = {**args, "inplace": inplace} if "inplace" not in change else args
-        with pytest.raises(exc) as info:
-            _call(kernel, call_args)
-        assert word in str(info.value), str(info.value)
-        for k, v in snapshot.items():
-            np.testing.assert_array_equal(args[k], v, err_msg=f"{k} changed after a failed call")
-
-
 @pytest.mark.parametrize("change,exc,word", [c[1:] for c in DENSE_CASES], ids=[c[0] for c in DENSE_CASES])
 def test_dense_bad_input(change: dict[str, Any], exc: type[Exception], word: str) -> None:
-    _check_atomic(apply_proximal_adagrad, fresh(), change, exc, word)
+    assert_failed_kernel_call_changes_nothing(apply_proximal_adagrad, {**fresh(), **change}, exc, word)
 
 
 @pytest.mark.parametrize("change,exc,word", [c[1:] for c in SPARSE_CASES], ids=[c[0] for c in SPARSE_CASES])
 def test_sparse_bad_input(change: dict[str, Any], exc: type[Exception], word: str) -> None:
-    _check_atomic(sparse_apply_proximal_adagrad, sparse_fresh(), change, exc, word)
+    args = {**sparse_fresh(), **change}
+    assert_failed_kernel_call_changes_nothing(sparse_apply_proximal_adagrad, args, exc, word)
 
 
 def test_read_only_var_is_refused_for_inplace() -> None:
@@ -184,6 +167,7 @@ def test_hyperparameter_fast_path_matches_full_path(dtype: type) -> None:
     xp = array_api_compat.array_namespace(var)
     values: list[float | int] = [0, 1, 7, 2**60 + 2**36 + 1, 10**30, 0.0, -0.0, 0.1, 1e-45, 1e-320, 2.9e38,
                                  3.0e38, 3.3e38, 3.4028235e38, 1e300, 1.7e308]
+
     def outcome(v: object) -> tuple[str, bytes] | str:
         try:
             r = check_hyperparameter("lr", v, var, xp)

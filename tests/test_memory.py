@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import tracemalloc
-
 import numpy as np
 import pytest
+from helpers import engines_for, peak_allocation
 
 from proxadagrad_ref import apply_proximal_adagrad, warm_up
 
 N = 1 << 24  # 16 Mi float32: 64 MiB per array (the size the O(chunk) target is stated for)
-ENGINES = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
-
-
-def peak_growth(fn: object) -> int:
-    """Peak traced allocation during `fn()` (NumPy reports its data buffers to tracemalloc)."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        result = fn()  # type: ignore[operator]
-        _, peak = tracemalloc.get_traced_memory()
-        del result
-    finally:
-        tracemalloc.stop()
-    return peak - base
+ENGINES = engines_for("float32")
 
 
 def arrays(emulate: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -42,7 +26,7 @@ def test_inplace_step_allocates_o_chunk(engine: str, emulate: str | None) -> Non
     w, a, g = arrays(emulate)
     warm_up(emulate, np.float32)  # compile outside the measurement
     apply_proximal_adagrad(w[:64], a[:64], 0.1, 0.01, 0.02, g[:64], emulate=emulate, engine=engine)
-    growth = peak_growth(
+    growth = peak_allocation(
         lambda: apply_proximal_adagrad(w, a, 0.1, 0.01, 0.02, g, emulate=emulate, engine=engine, inplace=True)
     )
     assert growth <= 0.10 * w.nbytes, f"in-place step grew memory by {growth / w.nbytes:.1%} of one array"
@@ -52,5 +36,5 @@ def test_inplace_step_allocates_o_chunk(engine: str, emulate: str | None) -> Non
 def test_functional_step_allocates_two_results(engine: str) -> None:
     w, a, g = arrays(None)
     warm_up(None, np.float32)
-    growth = peak_growth(lambda: apply_proximal_adagrad(w, a, 0.1, 0.01, 0.02, g, engine=engine))
+    growth = peak_allocation(lambda: apply_proximal_adagrad(w, a, 0.1, 0.01, 0.02, g, engine=engine))
     assert 2 * w.nbytes <= growth <= 2.10 * w.nbytes, f"functional step: {growth / w.nbytes:.2f} arrays"

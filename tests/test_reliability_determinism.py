@@ -10,12 +10,12 @@ trajectories across runs and across save/load at every step.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import array_api_strict as xps
 import numpy as np
 import pytest
+from helpers import assert_same_bits, bytes_of, engines_for
 
 from proxadagrad_ref import (
     Parameter,
@@ -26,7 +26,6 @@ from proxadagrad_ref import (
 from proxadagrad_ref.engines import chunked, pool
 from proxadagrad_ref.schedules import WarmUpLR
 
-HAS_NUMBA = importlib.util.find_spec("numba") is not None
 # (emulate, dtype, prox_step): every dense combination the profiles define
 DENSE = [
     (None, "float16", "adaptive"),
@@ -57,35 +56,6 @@ def special_inputs(dtype: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return w, a, g
 
 
-def _np(x: Any) -> np.ndarray:
-    return x if isinstance(x, np.ndarray) else np.from_dlpack(x)
-
-
-def bits(*arrays: Any) -> list[bytes]:
-    """Every bit, NaN signs and payloads included."""
-    return [_np(x).tobytes() for x in arrays]
-
-
-def same(got: Any, want: Any) -> bool:
-    """Every bit equal, except that a NaN matches any NaN (sign and payload are hardware's choice).
-
-    NumPy's SIMD loops, numba's compiled loop and array-api-strict may give
-    ``inf - inf`` a different NaN sign; the project's conformance rules compare
-    NaN as NaN (``docs/conformance.md``), and so does this determinism check.
-    """
-    for g, w in zip(got, want, strict=True):
-        g, w = _np(g), _np(w)
-        if g.dtype != w.dtype or g.shape != w.shape:
-            return False
-        nan = np.isnan(w)
-        if not np.array_equal(np.isnan(g), nan):
-            return False
-        u = f"u{w.itemsize}"
-        if not np.array_equal(g.view(u)[~nan], w.view(u)[~nan]):
-            return False
-    return True
-
-
 @pytest.mark.parametrize(("emulate", "dtype", "step"), DENSE)
 def test_dense_bits_identical_across_runs_chunks_threads_engines_and_namespaces(
     emulate: str | None, dtype: str, step: str, monkeypatch: pytest.MonkeyPatch
@@ -94,24 +64,26 @@ def test_dense_bits_identical_across_runs_chunks_threads_engines_and_namespaces(
     hyper = (0.05, 0.01, 0.1)
     kw = {"emulate": emulate, "prox_step": step}
     want = apply_proximal_adagrad(w, a, *hyper, g, engine="reference", **kw)
-    engines = ["reference", "numpy", "auto"] + (["numba"] if HAS_NUMBA and dtype != "float16" else [])
+    # Across engines a NaN matches any NaN: NumPy's SIMD loops, numba's compiled loop and array-api-strict
+    # may give inf - inf a different NaN sign; the conformance rules compare NaN as NaN (docs/conformance.md).
+    engines = ["reference", "auto", *engines_for(dtype)]
     for engine in engines:
-        first = bits(*apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw))
+        first = bytes_of(*apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw))
         for _ in range(2):  # repeated runs of one engine: every bit, NaN payloads too
-            assert bits(*apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw)) == first, engine
-        assert same(apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw), want), engine
+            assert bytes_of(*apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw)) == first, engine
+        assert_same_bits(apply_proximal_adagrad(w, a, *hyper, g, engine=engine, **kw), want, engine)
     monkeypatch.setattr(chunked, "MIN_PARALLEL", 0)  # let small arrays use the thread pool
     for chunk, threads in [(1, 1), (5, 2), (64, 3), (333, 4), (1 << 20, 2)]:
         monkeypatch.setattr(chunked, "CHUNK", chunk)
         monkeypatch.setattr(pool, "THREADS", threads)
         got = apply_proximal_adagrad(w, a, *hyper, g, engine="numpy", **kw)
-        assert same(got, want), (chunk, threads)
+        assert_same_bits(got, want, (chunk, threads))
         w2, a2 = w.copy(), a.copy()  # in place, blockwise
         apply_proximal_adagrad(w2, a2, *hyper, g, engine="numpy", inplace=True, **kw)
-        assert same((w2, a2), want), (chunk, threads, "inplace")
+        assert_same_bits((w2, a2), want, (chunk, threads, "inplace"))
     if dtype != "float16":  # array-api-strict has no float16
         xw, xa, xg = (xps.asarray(x) for x in (w, a, g))
-        assert same(apply_proximal_adagrad(xw, xa, *hyper, xg, **kw), want)
+        assert_same_bits(apply_proximal_adagrad(xw, xa, *hyper, xg, **kw), want)
 
 
 def _interleave(indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -145,21 +117,21 @@ def test_sparse_bits_depend_only_on_each_index_own_occurrence_order(
     indices = rng.integers(0, 6, 24)
     rows = (rng.standard_normal((24, 3)) * 10.0 ** rng.integers(-3, 3, (24, 1))).astype(dt)
     kw = {"emulate": emulate, "prox_step": step, "duplicates": duplicates}
-    want = bits(*sparse_apply_proximal_adagrad(var, accum, 0.1, 0.01, 0.1, rows, indices, **kw))
+    want = bytes_of(*sparse_apply_proximal_adagrad(var, accum, 0.1, 0.01, 0.1, rows, indices, **kw))
     if dtype != "float16":
         strict = [xps.asarray(x) for x in (var, accum, rows, indices)]
         got = sparse_apply_proximal_adagrad(strict[0], strict[1], 0.1, 0.01, 0.1, strict[2], strict[3], **kw)
-        assert bits(*got) == want
+        assert bytes_of(*got) == want
     for trial in range(4):
         perm = _interleave(indices, rng)
         if trial == 3:
             perm = perm.astype(np.int32)
         got = sparse_apply_proximal_adagrad(var, accum, 0.1, 0.01, 0.1, rows[perm], indices[perm], **kw)
-        assert bits(*got) == want, trial
+        assert bytes_of(*got) == want, trial
         got32 = sparse_apply_proximal_adagrad(
             var, accum, 0.1, 0.01, 0.1, rows[perm], indices[perm].astype(np.int32), **kw
         )
-        assert bits(*got32) == want
+        assert bytes_of(*got32) == want
 
 
 def test_sparse_sum_does_depend_on_an_index_own_order() -> None:
@@ -172,7 +144,7 @@ def test_sparse_sum_does_depend_on_an_index_own_order() -> None:
     b = sparse_apply_proximal_adagrad(
         var, accum, 0.1, 0.0, 0.0, rows[[1, 2, 0]], np.array([0, 0, 0]), emulate="mindspore"
     )
-    assert bits(*a) != bits(*b)  # (1 + 1e8) - 1e8 = 0 in float32, (1e8 - 1e8) + 1 = 1
+    assert bytes_of(*a) != bytes_of(*b)  # (1 + 1e8) - 1e8 = 0 in float32, (1e8 - 1e8) + 1 = 1
 
 
 def test_optimizer_sparse_gradient_depends_only_on_each_index_own_order() -> None:
@@ -185,7 +157,7 @@ def test_optimizer_sparse_gradient_depends_only_on_each_index_own_order() -> Non
         p = Parameter(np.ones((5, 2), np.float32), name="t")
         opt = ProximalAdagrad([p], learning_rate=0.1, weight_decay=0.01, emulate="mindspore", loss_scale=4.0)
         opt(((indices[perm], values[perm]),))
-        out.append(bits(p.data, opt.accum[0]))
+        out.append(bytes_of(p.data, opt.accum[0]))
     assert out[0] == out[1] == out[2]
 
 
@@ -233,7 +205,7 @@ def test_trajectories_identical_across_runs_and_resumes(
         trajectory = []
         for t in range(steps):
             opt(_grads(t, dtype))
-            trajectory.append(bits(*(p.data for p in params), *opt.accum))
+            trajectory.append(bytes_of(*(p.data for p in params), *opt.accum))
         runs.append(trajectory)
     assert runs[0] == runs[1]
     for k in range(1, steps):  # stop after k steps, save, resume in a fresh optimizer, finish
@@ -248,4 +220,4 @@ def test_trajectories_identical_across_runs_and_resumes(
         fresh.load(tmp_path / f"k{k}.npz")
         for t in range(k, steps):
             fresh(_grads(t, dtype))
-            assert bits(*(p.data for p in fresh_params), *fresh.accum) == runs[0][t], (k, t)
+            assert bytes_of(*(p.data for p in fresh_params), *fresh.accum) == runs[0][t], (k, t)

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import to_numpy
+from helpers import to_numpy
 
 from proxadagrad_ref import Parameter, ProximalAdagrad
 from proxadagrad_ref.schedules import CosineDecayLR

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 from importlib.resources import files
-from typing import Any
 
 import numpy as np
 import pytest
+from helpers import same_bits
 
 from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
 from proxadagrad_ref.numerics.ops import rsqrt_eigen, rsqrt_estimate
@@ -61,13 +61,6 @@ def _arrays(dtype: type, *values: float) -> list[np.ndarray]:
     return [np.array([v], dtype) for v in values]
 
 
-def _same(a: Any, b: Any) -> np.ndarray:
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    u = f"u{a.dtype.itemsize}"
-    return (a.view(u) == b.view(u)) | (np.isnan(a) & np.isnan(b))
-
-
 # --- the rsqrt table ------------------------------------------------------------------------------------
 
 
@@ -76,7 +69,7 @@ def test_rsqrt_estimate_matches_the_table_rule_on_random_bit_patterns() -> None:
     x = bits.view(F32)
     with np.errstate(all="ignore"):
         got = np.asarray(rsqrt_estimate(x))
-    mismatch = ~_same(got, _estimate_by_bits(bits))
+    mismatch = ~same_bits(got, _estimate_by_bits(bits))
     assert not mismatch.any(), [hex(int(b)) for b in bits[mismatch][:5]]
 
 
@@ -88,12 +81,12 @@ def test_rsqrt_estimate_matches_the_table_rule_on_every_exponent_and_special_val
     bits = bits.ravel().astype(U32)  # all 256 exponent fields x both signs: zeros, subnormals, inf, NaN
     with np.errstate(all="ignore"):
         got = np.asarray(rsqrt_estimate(bits.view(F32)))
-    assert _same(got, _estimate_by_bits(bits)).all()
+    assert same_bits(got, _estimate_by_bits(bits)).all()
     specials = np.array([0.0, -0.0, TINY32 / 4, -TINY32 / 4, np.inf, -np.inf, np.nan, -1.0], F32)
     with np.errstate(all="ignore"):
         out = np.asarray(rsqrt_estimate(specials))
     expected = np.array([np.inf, -np.inf, np.inf, -np.inf, 0.0, np.nan, np.nan, np.nan], F32)
-    assert _same(out, expected).all(), out
+    assert same_bits(out, expected).all(), out
 
 
 @pytest.mark.parametrize(
@@ -174,7 +167,7 @@ def _disagreeing_inputs(count: int) -> tuple[np.ndarray, ...]:
     with np.errstate(all="ignore"):
         packet, _ = tensorflow_packet_formula(w, a, g, lr, l1, l2, True)
         scalar, _ = tensorflow_scalar_formula(w, a, g, lr, l1, l2, True)
-    pick = np.flatnonzero(~_same(packet, scalar))[:count]
+    pick = np.flatnonzero(~same_bits(packet, scalar))[:count]
     assert pick.size == count
     return w[pick], a[pick], g[pick]
 
@@ -187,9 +180,9 @@ def test_thirteen_floats_are_one_packet_and_a_scalar_tail_of_five(engine: str) -
     out, acc = apply_proximal_adagrad(w, a, lr, l1, l2, g, emulate="tensorflow", engine=engine)
     packet, packet_acc = tensorflow_packet_formula(w, a, g, lr, l1, l2, True)
     scalar, _ = tensorflow_scalar_formula(w, a, g, lr, l1, l2, True)
-    assert _same(out[:8], packet[:8]).all() and _same(out[8:], scalar[8:]).all()
-    assert not _same(out[:8], scalar[:8]).any() and not _same(out[8:], packet[8:]).any()
-    assert _same(acc, packet_acc).all()
+    assert same_bits(out[:8], packet[:8]).all() and same_bits(out[8:], scalar[8:]).all()
+    assert not same_bits(out[:8], scalar[:8]).any() and not same_bits(out[8:], packet[8:]).any()
+    assert same_bits(acc, packet_acc).all()
 
 
 # --- refusals ------------------------------------------------------------------------------------------
