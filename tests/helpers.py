@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import itertools
+import shutil
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -165,6 +166,35 @@ def reference_eval(profile, formula, w, a, g, hyper, step):  # type: ignore[no-u
     from proxadagrad_ref.engines import reference
 
     return reference.evaluate(Elementwise(profile, formula, NP, w, a, g, tuple(hyper), step == "adaptive"))
+
+
+# --- vector files ---------------------------------------------------------------------------------------
+
+
+def case_meta() -> dict[str, Any]:
+    """The metadata of a valid dense case ``x`` (the template the vector-file tests edit)."""
+    return {
+        "id": "x",
+        "semantics_version": 1,
+        "op": "dense",
+        "profile": "exact",
+        "prox_step": "adaptive",
+        "dtype": "float32",
+        "hyper": {"lr": "0x1.0p-1", "l1": "0x0.0p+0", "l2": "0x0.0p+0"},
+        "options": {},
+        "compliance": {"mode": "BOUND", "fp_special": "ieee", "bound": "forward-v1", "sqrt_ulps": 3},
+        "seed": 0,
+        "repro": "",
+        "source": {"kind": "engine"},
+        "tags": [],
+    }
+
+
+def copy_suite(suite: Path, tmp_path: Path) -> Path:
+    """A copy of `suite` under `tmp_path` that a test may edit."""
+    dst = tmp_path / "s"
+    shutil.copytree(suite, dst)
+    return dst
 
 
 # --- memory ---------------------------------------------------------------------------------------------

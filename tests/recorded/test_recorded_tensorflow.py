@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import RECORDED as RECORDINGS
 from test_recorded_mindspore import _agreement, _bound_case, _engine, _rows, _same_bits, _ulp_distance
 
 from proxadagrad_ref.numerics.ops import rsqrt_eigen
@@ -27,7 +27,7 @@ from proxadagrad_ref.vectors import Case, read_suite
 from proxadagrad_ref.vectors.candidates import call_case
 from proxadagrad_ref.vectors.verifier import compare
 
-RECORDED = Path(__file__).resolve().parents[1] / "conformance_vectors" / "recorded" / "tensorflow"
+RECORDED = RECORDINGS / "tensorflow"
 # The paths of TensorFlow's CPU kernels (docs/recorded-tensorflow.md, "Three arithmetic paths").
 PATHS = (
     "dense-float32",

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import RECORDED as RECORDINGS
 
 from proxadagrad_ref import (
     Parameter,
@@ -34,7 +35,7 @@ from proxadagrad_ref.vectors import Case, read_suite
 from proxadagrad_ref.vectors.candidates import call_case
 from proxadagrad_ref.vectors.verifier import compare
 
-RECORDED = Path(__file__).resolve().parents[1] / "conformance_vectors" / "recorded" / "mindspore"
+RECORDED = RECORDINGS / "mindspore"
 RECORDS_FORMAT = "proxadagrad-recorded-records"
 DTYPES = {"float16": "<f2", "float32": "<f4", "float64": "<f8", "int32": "<i4", "int64": "<i8"}
 

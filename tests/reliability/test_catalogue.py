@@ -21,57 +21,57 @@ CATALOGUES: dict[str, list[str]] = {
         "test_kernel_errors::test_sparse_bad_input",
         "test_kernel_errors::test_read_only_var_is_refused_for_inplace",
         "test_kernel_errors::test_same_array_for_var_and_accum_is_refused_for_inplace",
-        "test_reliability_inputs::test_kernel_bad_input_raises_and_changes_nothing",
+        "test_inputs::test_kernel_bad_input_raises_and_changes_nothing",
     ],
     "optimizer": [
         "test_optimizer_errors::test_construction_errors",
         "test_optimizer_errors::test_failed_step_changes_nothing",
         "test_optimizer_errors::test_failed_kernel_check_in_the_last_parameter_changes_nothing",
         "test_optimizer_errors::test_exhausted_lr_keeps_failing_and_changes_nothing",
-        "test_reliability_inputs::test_optimizer_bad_call_raises_and_changes_nothing",
-        "test_reliability_inputs::test_mixed_namespace_parameters_refuse_a_swapped_gradient",
-        "test_reliability_inputs::test_optimizer_construction_bad_input",
+        "test_inputs::test_optimizer_bad_call_raises_and_changes_nothing",
+        "test_inputs::test_mixed_namespace_parameters_refuse_a_swapped_gradient",
+        "test_inputs::test_optimizer_construction_bad_input",
     ],
     "schedules": [
         "test_schedules::test_schedule_argument_errors",
         "test_schedules::test_list_builder_errors",
         "test_optimizer_errors::test_schedule_global_step_checked",
-        "test_reliability_inputs::test_schedule_bad_input",
+        "test_inputs::test_schedule_bad_input",
     ],
     "cli": [
         "test_vectors_cli::test_bad_candidate_and_missing_framework",
         "test_explain::test_bad_arguments_give_clear_errors",
         "test_explain::test_bad_dtype_is_refused_by_the_parser",
-        "test_reliability_inputs::test_cli_bad_invocation",
-        "test_reliability_inputs::test_cli_exit_status_through_a_real_process",
+        "test_inputs::test_cli_bad_invocation",
+        "test_inputs::test_cli_exit_status_through_a_real_process",
     ],
     "vector files": [
-        "test_vectors_format::test_edited_case_refused_by_name",
-        "test_vectors_format::test_corrupted_payload_refused_by_name",
-        "test_vectors_format::test_truncated_payload_refused",
-        "test_vectors_format::test_manifest_path_escaping_folder_refused",
-        "test_vectors_format::test_bad_fields_refused_naming_file_and_field",
-        "test_vectors_recorded::test_import_refuses_bad_recordings",
-        "test_reliability_files::test_case_file_symlinked_outside_the_folder_is_refused",
-        "test_reliability_files::test_payload_symlinked_outside_the_folder_is_refused",
-        "test_reliability_files::test_more_escaping_manifest_paths_refused",
-        "test_reliability_files::test_bad_manifest_refused_naming_file_and_field",
-        "test_reliability_files::test_unparsable_manifest_refused",
-        "test_reliability_files::test_bad_results_file_refused_naming_file_and_field",
-        "test_reliability_files::test_absurd_case_shape_refused_before_allocating",
+        "test_format::test_edited_case_refused_by_name",
+        "test_format::test_corrupted_payload_refused_by_name",
+        "test_format::test_truncated_payload_refused",
+        "test_format::test_manifest_path_escaping_folder_refused",
+        "test_format::test_bad_fields_refused_naming_file_and_field",
+        "test_recorded_import::test_import_refuses_bad_recordings",
+        "test_files::test_case_file_symlinked_outside_the_folder_is_refused",
+        "test_files::test_payload_symlinked_outside_the_folder_is_refused",
+        "test_files::test_more_escaping_manifest_paths_refused",
+        "test_files::test_bad_manifest_refused_naming_file_and_field",
+        "test_files::test_unparsable_manifest_refused",
+        "test_files::test_bad_results_file_refused_naming_file_and_field",
+        "test_files::test_absurd_case_shape_refused_before_allocating",
     ],
     "state files": [
         "test_state::test_mismatched_state_refused_and_nothing_changes",
         "test_state::test_missing_field_refused",
         "test_state::test_file_from_another_optimizer_refused",
         "test_state::test_pickled_or_foreign_files_refused",
-        "test_reliability_files::test_bad_state_file_refused_and_optimizer_unchanged",
-        "test_reliability_files::test_state_with_an_object_entry_is_refused_without_unpickling",
-        "test_reliability_files::test_state_path_that_is_a_folder_or_missing",
+        "test_files::test_bad_state_file_refused_and_optimizer_unchanged",
+        "test_files::test_state_with_an_object_entry_is_refused_without_unpickling",
+        "test_files::test_state_path_that_is_a_folder_or_missing",
     ],
     "interrupted generation": [
-        "test_vectors_format::test_interrupted_generation_leaves_old_folder",
-        "test_reliability_files::test_interrupted_generation_leaves_no_half_written_suite",
+        "test_format::test_interrupted_generation_leaves_old_folder",
+        "test_files::test_interrupted_generation_leaves_no_half_written_suite",
     ],
 }
 
@@ -98,7 +98,8 @@ def test_catalogues_exist_and_total_is_reported() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
+    tests = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(tests), *(str(d) for d in sorted(tests.iterdir()) if d.is_dir())]
     table = count()
     width = max(map(len, table))
     for surface, n in table.items():

@@ -17,7 +17,6 @@ import json
 import os
 import pickle
 import shutil
-import tracemalloc
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_vectors_format import _copy, _meta
+from helpers import SMALL_PEAK, case_meta, copy_suite, peak_allocation
 
 from proxadagrad_ref import Parameter, ProximalAdagrad
 from proxadagrad_ref.vectors import FormatError, generate, read_suite
@@ -40,8 +39,6 @@ from proxadagrad_ref.vectors.format import (
     write_results,
 )
 from proxadagrad_ref.vectors.verifier import verify
-
-SMALL_PEAK = 1 << 20  # bytes: what "no large allocation" means below
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -120,7 +117,7 @@ def test_state_with_an_object_entry_is_refused_without_unpickling(
 
 
 def test_case_file_symlinked_outside_the_folder_is_refused(smoke: Path, tmp_path: Path) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     outside = tmp_path / "outside.json"
     first = sorted((s / "cases").glob("*.json"))[0]
     shutil.copy(first, outside)
@@ -131,7 +128,7 @@ def test_case_file_symlinked_outside_the_folder_is_refused(smoke: Path, tmp_path
 
 
 def test_payload_symlinked_outside_the_folder_is_refused(smoke: Path, tmp_path: Path) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     blob = sorted((s / "cases").glob("*.bin"))[0]
     outside = tmp_path / "outside.bin"
     shutil.copy(blob, outside)
@@ -145,7 +142,7 @@ def test_payload_symlinked_outside_the_folder_is_refused(smoke: Path, tmp_path: 
     "name", ["cases/..", "./../x.json", "cases\\..\\..\\x.json", "//host/share/x.json", "cases/x\x00.json"]
 )
 def test_more_escaping_manifest_paths_refused(smoke: Path, tmp_path: Path, name: str) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     manifest = json.loads((s / "manifest.json").read_text())
     manifest["cases"][0]["file"] = name
     (s / "manifest.json").write_bytes(canonical_json(manifest))
@@ -177,7 +174,7 @@ MANIFEST_EDITS = [
 
 @pytest.mark.parametrize(("edit", "match"), MANIFEST_EDITS)
 def test_bad_manifest_refused_naming_file_and_field(smoke: Path, tmp_path: Path, edit, match: str) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     _edit_manifest(s, edit)
     with pytest.raises(FormatError, match=match) as info:
         list(read_suite(s))
@@ -195,7 +192,7 @@ def test_bad_manifest_refused_naming_file_and_field(smoke: Path, tmp_path: Path,
     ],
 )
 def test_unparsable_manifest_refused(smoke: Path, tmp_path: Path, raw: bytes, match: str) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     (s / "manifest.json").write_bytes(raw)
     with pytest.raises(FormatError, match="manifest.json.*" + match):
         list(read_suite(s))
@@ -260,28 +257,13 @@ def test_bad_results_file_refused_naming_file_and_field(tmp_path: Path, which: s
 # --- absurd declared shapes: refused before allocating ---------------------------------------------
 
 
-def _peak(fn: Callable[[], Any]) -> int:
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        try:
-            fn()
-        except (ValueError, TypeError):
-            pass
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - base
-
-
 @pytest.mark.parametrize(
     "shape",
     [[1 << 40], [1 << 20, 1 << 20, 1 << 20], [1 << 26], [0, 1 << 62, 1 << 62]],
     ids=["2^40", "2^60-3d", "at-limit", "zero-times-huge"],
 )
 def test_absurd_case_shape_refused_before_allocating(tmp_path: Path, shape: list[int]) -> None:
-    write_case(tmp_path, Case(_meta(), {"inputs.var": np.arange(4, dtype=np.float32)}))
+    write_case(tmp_path, Case(case_meta(), {"inputs.var": np.arange(4, dtype=np.float32)}))
     path = tmp_path / "x.json"
     meta = json.loads(path.read_text())
     count = 1
@@ -291,7 +273,7 @@ def test_absurd_case_shape_refused_before_allocating(tmp_path: Path, shape: list
     path.write_bytes(canonical_json(meta))
     with pytest.raises(FormatError, match=r"x\.json: field inputs\.var"):
         read_case(path)
-    assert _peak(lambda: read_case(path)) < SMALL_PEAK
+    assert peak_allocation(lambda: read_case(path), refused=(ValueError, TypeError)) < SMALL_PEAK
 
 
 def _rewrite_npz(path: Path, key: str, value: np.ndarray | bytes) -> None:
@@ -397,7 +379,7 @@ def test_bad_state_file_refused_and_optimizer_unchanged(tmp_path: Path, corrupt,
     corrupt(path)
     opt((np.ones((3, 2), np.float32), np.ones(4, np.float32)))  # state now differs from the file's
     before = [p.data.tobytes() for p in params], [a.tobytes() for a in opt.accum], opt.global_step
-    peak = _peak(lambda: opt.load(path))
+    peak = peak_allocation(lambda: opt.load(path), refused=(ValueError, TypeError))
     with pytest.raises((ValueError, TypeError)) as info:
         opt.load(path)
     assert named in str(info.value), str(info.value)

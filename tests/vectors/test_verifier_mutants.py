@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import vector_impls as impls
+from helpers import SUITE
 
 from proxadagrad_ref.vectors import verify
 from proxadagrad_ref.vectors.candidates import Candidate
-
-SUITE = Path(__file__).resolve().parents[1] / "conformance_vectors"
 
 
 def _run(name: str, impl: impls.Impl):

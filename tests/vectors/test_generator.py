@@ -6,11 +6,9 @@ import filecmp
 from pathlib import Path
 
 import numpy as np
+from helpers import SUITE
 
 from proxadagrad_ref.vectors import generate, read_suite, repro, verify
-
-ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "conformance_vectors"
 
 
 def _same_tree(a: Path, b: Path) -> list[str]:
@@ -26,7 +24,7 @@ def _same_tree(a: Path, b: Path) -> list[str]:
 def test_committed_suite_matches_generator(tmp_path: Path) -> None:
     """Fails when the generator (or the engine) and conformance_vectors/ drift: regenerate and commit."""
     generate(tmp_path / "default", "default")
-    drift = _same_tree(COMMITTED, tmp_path / "default")
+    drift = _same_tree(SUITE, tmp_path / "default")
     assert not drift, (
         f"conformance_vectors/ differs from the generator in {drift[:5]}; run "
         "`proxadagrad-ref generate --out conformance_vectors` and commit"
@@ -40,15 +38,15 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_committed_suite_is_small_and_engine_passes_bit_for_bit() -> None:
-    recorded = COMMITTED / "recorded"  # framework recordings, not generated: sized on their own
-    size = sum(p.stat().st_size for p in COMMITTED.rglob("*") if p.is_file() and recorded not in p.parents)
+    recorded = SUITE / "recorded"  # framework recordings, not generated: sized on their own
+    size = sum(p.stat().st_size for p in SUITE.rglob("*") if p.is_file() and recorded not in p.parents)
     assert size < 4_000_000
-    report = verify(COMMITTED)
+    report = verify(SUITE)
     assert report.passed, report.table()
 
 
 def test_default_suite_coverage() -> None:
-    cases = list(read_suite(COMMITTED))
+    cases = list(read_suite(SUITE))
     metas = [c.meta for c in cases]
     assert {m["dtype"] for m in metas} >= {"float16", "float32", "float64"}
     assert {m["prox_step"] for m in metas} == {"adaptive", "fixed"}
@@ -95,7 +93,7 @@ def test_default_suite_coverage() -> None:
 
 
 def test_repro_rebuilds_the_case(capsys) -> None:
-    case = next(iter(read_suite(COMMITTED)))
+    case = next(iter(read_suite(SUITE)))
     rebuilt = repro("default", case.id)
     assert "expected.var_out" in capsys.readouterr().out
     for k, v in case.arrays.items():

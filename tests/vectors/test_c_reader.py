@@ -7,13 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, SUITE
 
 from proxadagrad_ref.cli import main
 from proxadagrad_ref.vectors import read_suite
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "examples" / "c_reader" / "proxadagrad_reader.c"
-SUITE = ROOT / "conformance_vectors"
 CC = shutil.which("cc")
 pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler (cc) on PATH")
 FILTERS = ["--op", "dense", "--profile", "exact", "--dtype", "float32"]

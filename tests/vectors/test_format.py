@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
+from helpers import case_meta, copy_suite
 
 from proxadagrad_ref.vectors import FormatError, read_suite
 from proxadagrad_ref.vectors.format import (
@@ -23,30 +23,6 @@ from proxadagrad_ref.vectors.format import (
 )
 
 
-def _copy(smoke: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "s"
-    shutil.copytree(smoke, dst)
-    return dst
-
-
-def _meta() -> dict:
-    return {
-        "id": "x",
-        "semantics_version": 1,
-        "op": "dense",
-        "profile": "exact",
-        "prox_step": "adaptive",
-        "dtype": "float32",
-        "hyper": {"lr": "0x1.0p-1", "l1": "0x0.0p+0", "l2": "0x0.0p+0"},
-        "options": {},
-        "compliance": {"mode": "BOUND", "fp_special": "ieee", "bound": "forward-v1", "sqrt_ulps": 3},
-        "seed": 0,
-        "repro": "",
-        "source": {"kind": "engine"},
-        "tags": [],
-    }
-
-
 @pytest.mark.parametrize("dtype,utype", [("<f2", "<u2"), ("<f4", "<u4"), ("<f8", "<u8")])
 def test_every_bit_pattern_round_trips(tmp_path: Path, dtype: str, utype: str) -> None:
     rng = np.random.Generator(np.random.PCG64(7))
@@ -55,7 +31,7 @@ def test_every_bit_pattern_round_trips(tmp_path: Path, dtype: str, utype: str) -
     special = np.array([0, 1 << (8 * np.dtype(utype).itemsize - 1)], utype)  # +0, -0
     bits = np.concatenate([bits, special])
     arr = bits.view(dtype)  # includes NaNs with arbitrary payloads, signalling NaNs, subnormals, infs
-    write_case(tmp_path, Case(_meta(), {"inputs.var": arr, "inputs.idx": np.arange(3, dtype=np.int32)}))
+    write_case(tmp_path, Case(case_meta(), {"inputs.var": arr, "inputs.idx": np.arange(3, dtype=np.int32)}))
     back = read_case(tmp_path / "x.json")
     assert back.arrays["inputs.var"].dtype == np.dtype(dtype)
     np.testing.assert_array_equal(back.arrays["inputs.var"].view(utype), bits)
@@ -79,7 +55,7 @@ def test_json_is_canonical(smoke: Path) -> None:
 
 
 def test_edited_case_refused_by_name(smoke: Path, tmp_path: Path) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     case = sorted((s / "cases").glob("*.json"))[0]
     case.write_bytes(case.read_bytes().replace(b'"seed":', b'"seed":1'))
     with pytest.raises(FormatError, match=case.name + ".*manifest"):
@@ -87,7 +63,7 @@ def test_edited_case_refused_by_name(smoke: Path, tmp_path: Path) -> None:
 
 
 def test_corrupted_payload_refused_by_name(smoke: Path, tmp_path: Path) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     blob = sorted((s / "cases").glob("*.bin"))[0]
     data = bytearray(blob.read_bytes())
     data[5] ^= 1
@@ -97,7 +73,7 @@ def test_corrupted_payload_refused_by_name(smoke: Path, tmp_path: Path) -> None:
 
 
 def test_truncated_payload_refused(smoke: Path, tmp_path: Path) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     blob = sorted((s / "cases").glob("*.bin"))[0]
     blob.write_bytes(blob.read_bytes()[:-8])
     with pytest.raises(FormatError, match=blob.name + ".*truncated"):
@@ -106,7 +82,7 @@ def test_truncated_payload_refused(smoke: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["../outside.json", "/etc/passwd", "cases/../../x.json", "C:\\x.json"])
 def test_manifest_path_escaping_folder_refused(smoke: Path, tmp_path: Path, name: str) -> None:
-    s = _copy(smoke, tmp_path)
+    s = copy_suite(smoke, tmp_path)
     manifest = json.loads((s / "manifest.json").read_text())
     manifest["cases"][0]["file"] = name
     (s / "manifest.json").write_bytes(canonical_json(manifest))
@@ -116,7 +92,7 @@ def test_manifest_path_escaping_folder_refused(smoke: Path, tmp_path: Path, name
 
 def _tamper(tmp_path: Path, edit) -> Path:
     """A case whose JSON is edited (payload kept), read directly (no manifest)."""
-    write_case(tmp_path, Case(_meta(), {"inputs.var": np.arange(4, dtype=np.float32)}))
+    write_case(tmp_path, Case(case_meta(), {"inputs.var": np.arange(4, dtype=np.float32)}))
     path = tmp_path / "x.json"
     meta = json.loads(path.read_text())
     edit(meta)
