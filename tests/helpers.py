@@ -22,7 +22,9 @@ import scipy.sparse as sp
 
 from proxadagrad_ref import RowTensor
 from proxadagrad_ref.backends.compat import numpy_namespace
+from proxadagrad_ref.engines import dispatch
 from proxadagrad_ref.engines.step import Elementwise
+from proxadagrad_ref.numerics.profiles import PROFILES
 
 # --- paths ----------------------------------------------------------------------------------------------
 
@@ -166,6 +168,18 @@ def reference_eval(profile, formula, w, a, g, hyper, step):  # type: ignore[no-u
     from proxadagrad_ref.engines import reference
 
     return reference.evaluate(Elementwise(profile, formula, NP, w, a, g, tuple(hyper), step == "adaptive"))
+
+
+def run_dense(name: str, dtype: str, step: str, inputs: tuple[np.ndarray, ...], l1: float, l2: float,
+              engine: str, **kw: object) -> tuple[np.ndarray, np.ndarray]:
+    """Profile `name`'s dense formula on `inputs` through `engine` (lr 0.1, `l1`, `l2` in `dtype`)."""
+    profile = PROFILES[name]
+    dt = np.dtype(dtype)
+    hyper = [np.asarray(v, dtype=dt) for v in (0.1, l1, l2)]
+    w, a, g = inputs
+    with np.errstate(all="ignore"):
+        task = Elementwise(profile, profile.dense, NP, w, a, g, tuple(hyper), step == "adaptive")
+        return dispatch.evaluate(task, engine=engine, **kw)  # type: ignore[arg-type]
 
 
 # --- vector files ---------------------------------------------------------------------------------------

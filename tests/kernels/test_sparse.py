@@ -8,11 +8,14 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from helpers import canonical_bits, to_numpy
+from helpers import assert_same_bits, canonical_bits, random_inputs, to_numpy
 from hypothesis import given
 from hypothesis import strategies as st
 
 from proxadagrad_ref import RowTensor, apply_proximal_adagrad, sparse_apply_proximal_adagrad
+from proxadagrad_ref.kernels import grads
+from proxadagrad_ref.kernels import sparse as sparse_kernel
+from proxadagrad_ref.numerics.profiles import PROFILES as PROFILE_TABLE
 
 PROFILES = [(None, "adaptive"), (None, "fixed"), ("mindspore", "adaptive"), ("tensorflow", "adaptive")]
 # Profiles whose sparse kernel runs the dense kernel's arithmetic on each touched row.
@@ -264,3 +267,52 @@ def test_mindspore_sparse_differs_from_its_dense_kernel() -> None:
     dense_v, _ = apply_proximal_adagrad(var, accum, 0.1, 0.01, 0.1, rows, emulate="mindspore")
     differ = np.count_nonzero(canonical_bits(sparse_v) != canonical_bits(dense_v))
     assert 0 < differ < sparse_v.size // 2  # different roundings, same mathematics
+
+
+SPARSE_CASES = [
+    (name, dtype)
+    for name, profile in sorted(PROFILE_TABLE.items())
+    for dtype in (profile.sparse_dtypes or profile.dtypes)
+]
+
+
+@pytest.mark.parametrize(("name", "dtype"), SPARSE_CASES)
+@pytest.mark.parametrize("order", ["increasing", "shuffled", "duplicates"])
+@pytest.mark.parametrize("width", [1, 13, 64])
+def test_sparse_numpy_fast_paths_match_array_api_strict(
+    name: str, dtype: str, order: str, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unique indices skip grouping (NumPy); the bits are those of the grouped, standard-only path."""
+    import array_api_strict as xps
+
+    from proxadagrad_ref import sparse_apply_proximal_adagrad
+
+    rng = np.random.default_rng(width)
+    n_rows, k = 300, 120
+    var, acc, _ = random_inputs(dtype, n_rows * width, seed=width)
+    var, acc = var.reshape(n_rows, width), np.abs(acc).reshape(n_rows, width)
+    idx = rng.choice(n_rows, k, replace=False)
+    if order == "increasing":
+        idx = np.sort(idx)
+    elif order == "duplicates":
+        idx = np.concatenate([idx[: k // 2], idx[: k // 4]])
+        rng.shuffle(idx)
+    rows = random_inputs(dtype, idx.size * width, seed=k)[2].reshape(idx.size, width)
+    assert grads.indices_unique(idx) == (order != "duplicates")
+    emulate = None if name == "exact" else name
+    with np.errstate(all="ignore"):
+        got = sparse_apply_proximal_adagrad(var, acc, 0.1, 0.05, 0.1, rows, idx, emulate=emulate)
+        if dtype != "float16":  # array-api-strict has no float16
+            want = sparse_apply_proximal_adagrad(
+                *(xps.asarray(x) for x in (var, acc)), 0.1, 0.05, 0.1, xps.asarray(rows), xps.asarray(idx),
+                emulate=emulate,
+            )
+            assert_same_bits(got, tuple(np.asarray(x) for x in want))
+        with monkeypatch.context() as patch:  # the grouped path, on NumPy arrays
+            patch.setattr(sparse_kernel, "indices_unique", lambda idx: False)
+            grouped = sparse_apply_proximal_adagrad(var, acc, 0.1, 0.05, 0.1, rows, idx, emulate=emulate)
+        assert_same_bits(got, grouped)
+        v2, a2 = var.copy(), acc.copy()
+        out = sparse_apply_proximal_adagrad(v2, a2, 0.1, 0.05, 0.1, rows, idx, emulate=emulate, inplace=True)
+    assert out[0] is v2 and out[1] is a2
+    assert_same_bits((v2, a2), got)
