@@ -1,11 +1,17 @@
-"""Shared fixtures: the array backends every kernel test runs on, and hypothesis profiles."""
+"""Fixtures: array backends, hypothesis profiles, a smoke suite, files read without code; a clean tree."""
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
+import pickle
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 import pytest
 from helpers import ROOT, Backend
 from hypothesis import HealthCheck, settings
@@ -69,3 +75,39 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("suite") / "smoke"
     generate(out, "smoke")
     return out
+
+
+@pytest.fixture
+def no_code_from_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make pickle, eval and ``np.load(allow_pickle=True)`` fail loudly while a test reads files.
+
+    Modules imported lazily on first use (jsonschema builds namedtuples with
+    ``eval``) are imported first: only what reading a file does is watched.
+    """
+    from proxadagrad_ref.vectors import FormatError
+    from proxadagrad_ref.vectors import format as format_module
+
+    for kind in ("case", "manifest", "results"):
+        with contextlib.suppress(FormatError):
+            format_module._validate({}, kind, "warm-up")
+    used: list[str] = []
+
+    def refuse(what: str) -> Callable[..., Any]:
+        def _refuse(*args: Any, **kwargs: Any) -> Any:
+            used.append(what)
+            raise AssertionError(f"{what} called while reading a data file")
+
+        return _refuse
+
+    for attr in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, attr, refuse(f"pickle.{attr}"))
+    monkeypatch.setattr(builtins, "eval", refuse("eval"))
+    real_load = np.load
+
+    def guarded_load(*args: Any, allow_pickle: bool = False, **kwargs: Any) -> Any:
+        if allow_pickle:
+            used.append("np.load(allow_pickle=True)")
+        return real_load(*args, allow_pickle=False, **kwargs)
+
+    monkeypatch.setattr(np, "load", guarded_load)
+    return used

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import itertools
-import shutil
+import json
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -204,11 +204,28 @@ def case_meta() -> dict[str, Any]:
     }
 
 
-def copy_suite(suite: Path, tmp_path: Path) -> Path:
-    """A copy of `suite` under `tmp_path` that a test may edit."""
-    dst = tmp_path / "s"
-    shutil.copytree(suite, dst)
-    return dst
+def write_npz_recording(src: Path) -> None:
+    """A small raw framework recording at `src`: a dense and a sparse ``.npz`` case and ``provenance.json``.
+
+    The outputs are the engine's ``emulate="mindspore"`` ones; the layout is what
+    :func:`proxadagrad_ref.vectors.recorded.import_npz_folder` reads.
+    """
+    from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
+
+    src.mkdir()
+    rng = np.random.Generator(np.random.PCG64(3))
+    hyper = {"lr": np.float32(0.1), "l1": np.float32(0.05), "l2": np.float32(0.1)}
+    w, a, g = rng.standard_normal(6).astype(np.float32), np.full(6, 0.1, np.float32), rng.standard_normal(6)
+    g = g.astype(np.float32)
+    w1, a1 = apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, emulate="mindspore")
+    np.savez(src / "dense_a.npz", var=w, accum=a, grad=g, **hyper, var_out=w1, accum_out=a1)
+    tw, ta = np.ones((4, 2), np.float32), np.full((4, 2), 0.1, np.float32)
+    rows, idx = rng.standard_normal((3, 2)).astype(np.float32), np.array([2, 0, 2], np.int32)
+    s1, s2 = sparse_apply_proximal_adagrad(tw, ta, 0.1, 0.05, 0.1, rows, idx, emulate="mindspore")
+    sparse = {"var": tw, "accum": ta, "grad": rows, "indices": idx, **hyper, "var_out": s1, "accum_out": s2}
+    np.savez(src / "sparse_b.npz", **sparse)
+    provenance = {"framework_version": "2.10.0", "device": "CPU", "cases": {"dense_a": {"note": "x"}}}
+    (src / "provenance.json").write_text(json.dumps(provenance))
 
 
 # --- memory ---------------------------------------------------------------------------------------------

@@ -190,50 +190,6 @@ def test_case_mode(capsys: pytest.CaptureFixture[str]) -> None:
             assert code == 2 and "proxadagrad-ref explain:" in err
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--var", "1"], "give --accum, --grad, --lr"),
-        (["--var", "x", "--accum", "1", "--grad", "1", "--lr", "1"], "--var must be a decimal or hex float"),
-        (["--var", "1", "--accum", "-1", "--grad", "1", "--lr", "1"], "--accum must be non-negative"),
-        (["--var", "1", "--accum", "1", "--grad", "1", "--lr", "-1"], "lr must be a finite number >= 0"),
-        (["--var", "1", "--accum", "1", "--grad", "1", "--lr", "1", "--l1", "inf"], "l1 must be a finite"),
-        (["--var", "1", "--accum", "1", "--grad", "1", "--lr", "1", "--index", "3"], "--index only applies"),
-        (["--case", "nowhere/none", "--index", "0"], "no case file"),
-        (["--case", str(SUITE / "dense-random-strong-float16-mindspore-adaptive-n24-v0")], "needs --index"),
-        (
-            ["--case", str(SUITE / "dense-random-strong-float16-mindspore-adaptive-n24-v0"), "--index", "24"],
-            "--index must lie in [0, 24)",
-        ),
-        (
-            [
-                "--case",
-                str(SUITE / "dense-random-strong-float16-mindspore-adaptive-n24-v0"),
-                "--index",
-                "0",
-                "--var",
-                "1",
-            ],
-            "--case takes its values from the case",
-        ),
-    ],
-)
-def test_bad_arguments_give_clear_errors(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["explain", *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("proxadagrad-ref explain: ") and message in err
-
-
-def test_bad_dtype_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["explain", "--var", "1", "--accum", "1", "--grad", "1", "--lr", "1", "--dtype", "int8"])
-    assert "invalid choice" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="--dtype must be one of"):
-        explain_element(var=1, accum=1, grad=1, lr=1, dtype="bfloat16")
-
-
 def test_duplicated_sparse_row_is_refused() -> None:
     manifest = json.loads((SUITE / "manifest.json").read_text())
     dup = next(

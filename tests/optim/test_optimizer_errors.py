@@ -1,13 +1,28 @@
-"""Every argument rule of ProximalAdagrad: the error class, the argument named, and atomic failed steps."""
+"""Every argument rule of ProximalAdagrad: the error class, the argument named, and atomic failed steps.
+
+The optimizer's whole catalogue of bad inputs (``tests/reliability/test_catalogue.py`` counts it):
+construction (parameters, groups, every setting), calls (gradients of every wrong form, in any
+position, of another array library), the kernels' checks in the last parameter, and learning rates or
+weight decays that go bad; a failed call leaves every bit, array and the global step as they were.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import array_api_strict as xps
 import numpy as np
 import pytest
-from helpers import assert_failed_step_changes_nothing
+import scipy.sparse as sp
+from helpers import assert_failed_step_changes_nothing, optimizer_snapshot
 
 from proxadagrad_ref import Parameter, ProximalAdagrad, RowTensor
+from proxadagrad_ref import schedules as S
 from proxadagrad_ref.schedules import LearningRateSchedule, WarmUpLR
+
+F32 = np.float32
+NAN, INF = float("nan"), float("inf")
 
 
 def P(name="w", shape=(2, 3), dtype=np.float64):
@@ -342,8 +357,195 @@ def test_exhausted_lr_keeps_failing_and_changes_nothing():
     assert opt.global_step == 2 and np.array_equal(p.data, snapshot)
 
 
-def test_schedule_global_step_checked():
-    with pytest.raises(TypeError, match="global_step"):
-        WarmUpLR(0.1, 2)(1.5)
-    with pytest.raises(ValueError, match="global_step"):
-        WarmUpLR(0.1, 2)(-1)
+# --- more calls: gradients of every wrong form, callables that go bad --------------------------------
+
+
+def _table_bias_scalar() -> list[Parameter]:
+    return [
+        Parameter(np.linspace(-1, 1, 12).reshape(4, 3), name="table"),
+        Parameter(np.arange(3.0), name="bias"),
+        Parameter(np.array(0.5), name="scalar"),
+    ]
+
+
+TBS = (np.ones((4, 3)), np.ones(3), np.array(1.0))  # good gradients of _table_bias_scalar()
+
+
+def _nan_schedule() -> S.LearningRateSchedule:
+    class NanAfterFirst(S.LearningRateSchedule):
+        def rate(self, step: int) -> float:
+            return NAN if step else 0.1
+
+    return NanAfterFirst()
+
+
+# (id, optimizer kwargs, grads of the failing call, exception, words the message must name)
+STEP_CASES: list[tuple[str, dict[str, Any], Any, type[Exception], list[str]]] = [
+    ("grads-none", {}, None, TypeError, ["grads"]),
+    ("grads-dict", {}, {"table": TBS[0]}, TypeError, ["grads"]),
+    ("grads-generator", {}, (g for g in TBS), TypeError, ["grads"]),
+    ("grads-empty", {}, (), ValueError, ["grads", "3"]),
+    ("grads-one-short", {}, TBS[:2], ValueError, ["grads", "2"]),
+    ("grad-none", {}, (TBS[0], None, TBS[2]), TypeError, ["grads[1]", "'bias'"]),
+    (
+        "grad-strict-dense",
+        {},
+        (TBS[0], xps.ones(3, dtype=xps.float64), TBS[2]),
+        TypeError,
+        ["grads[1]", "array_api_strict"],
+    ),
+    (
+        "grad-strict-sparse-values",
+        {},
+        ((np.array([0]), xps.ones((1, 3), dtype=xps.float64)), *TBS[1:]),
+        TypeError,
+        ["grads[0]"],
+    ),
+    (
+        "grad-strict-sparse-indices",
+        {},
+        ((xps.asarray([0]), np.ones((1, 3))), *TBS[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
+    ("grad-float16", {}, (TBS[0], np.ones(3, np.float16), TBS[2]), TypeError, ["grads[1]", "dtype"]),
+    ("grad-0d-for-vector", {}, (TBS[0], np.array(1.0), TBS[2]), ValueError, ["grads[1]", "shape"]),
+    ("sparse-for-0d", {}, (*TBS[:2], (np.array([0]), np.ones(1))), ValueError, ["grads[2]", "0-d"]),
+    (
+        "rowtensor-parts",
+        {},
+        (RowTensor(np.array([0, 1]), np.ones((1, 3)), (4, 3)), *TBS[1:]),
+        ValueError,
+        ["grads[0]", "shape"],
+    ),
+    (
+        "rowtensor-float-indices",
+        {},
+        (RowTensor(np.array([0.0]), np.ones((1, 3)), (4, 3)), *TBS[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
+    (
+        "rowtensor-uint-indices",
+        {},
+        (RowTensor(np.array([0], np.uint32), np.ones((1, 3)), (4, 3)), *TBS[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
+    (
+        "rowtensor-2d-indices",
+        {},
+        (RowTensor(np.array([[0]]), np.ones((1, 3)), (4, 3)), *TBS[1:]),
+        ValueError,
+        ["grads[0]", "indices"],
+    ),
+    (
+        "tuple-float-indices",
+        {},
+        ((np.array([1.5]), np.ones((1, 3))), *TBS[1:]),
+        TypeError,
+        ["grads[0]", "indices"],
+    ),
+    ("tuple-one-item", {}, ((np.array([1]),), *TBS[1:]), TypeError, ["grads[0]", "tuple"]),
+    ("scipy-wrong-shape", {}, (sp.csr_array(np.ones((5, 3))), *TBS[1:]), ValueError, ["grads[0]", "shape"]),
+    (
+        "scipy-wrong-dtype",
+        {},
+        (sp.csr_array(np.ones((4, 3), F32)), *TBS[1:]),
+        TypeError,
+        ["grads[0]", "dtype"],
+    ),
+    ("scipy-for-1d", {}, (TBS[0], sp.csr_array(np.ones((1, 3))), TBS[2]), TypeError, ["grads[1]", "2-D"]),
+    ("lr-schedule-nan", {"learning_rate": _nan_schedule()}, TBS, ValueError, ["learning_rate"]),
+    (
+        "wd-callable-inf",
+        {"weight_decay": lambda step: INF if step else 0.0},
+        TBS,
+        ValueError,
+        ["weight_decay"],
+    ),
+    (
+        "wd-callable-none",
+        {"weight_decay": lambda step: None if step else 0.0},
+        TBS,
+        TypeError,
+        ["weight_decay"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "grads", "exc", "words"), [c[1:] for c in STEP_CASES], ids=[c[0] for c in STEP_CASES]
+)
+def test_optimizer_bad_call_raises_and_changes_nothing(
+    kwargs: dict[str, Any], grads: Any, exc: type[Exception], words: list[str]
+) -> None:
+    params = _table_bias_scalar()
+    opt = ProximalAdagrad(params, **{"learning_rate": 0.1, "l1": 0.01, **kwargs})
+    opt(TBS)  # accumulators and step away from their initial values
+    assert_failed_step_changes_nothing(opt, grads, exc, words)
+
+
+def test_mixed_namespace_parameters_refuse_a_swapped_gradient() -> None:
+    """A NumPy and an array-api-strict parameter in one optimizer: swapping their gradients is refused."""
+    p_np = Parameter(np.ones(3), name="np")
+    p_st = Parameter(xps.ones(3, dtype=xps.float64), name="strict")
+    opt = ProximalAdagrad([p_np, p_st], learning_rate=0.1)
+    opt((np.ones(3), xps.ones(3, dtype=xps.float64)))
+    before = optimizer_snapshot(opt)
+    with pytest.raises(TypeError, match=r"grads\[0\].*'np'"):
+        opt((xps.ones(3, dtype=xps.float64), np.ones(3)))
+    assert optimizer_snapshot(opt) == before
+
+
+# --- more construction errors: NaN, inf, NumPy scalars ---------------------------------------------
+
+
+def _p() -> list[Parameter]:
+    return [Parameter(np.ones(3), name="w")]
+
+
+CONSTRUCT_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+    *[
+        (f"{n}-nan", lambda n=n: ProximalAdagrad(_p(), **{n: NAN}), ValueError, n)
+        for n in ("accum", "l1", "l2")
+    ],
+    *[
+        (f"{n}-np-float32", lambda n=n: ProximalAdagrad(_p(), **{n: np.float32(0.1)}), TypeError, n)
+        for n in ("accum", "l1", "l2")
+    ],
+    ("lr-inf", lambda: ProximalAdagrad(_p(), learning_rate=INF), ValueError, "learning_rate"),
+    ("lr-list-nan", lambda: ProximalAdagrad(_p(), learning_rate=[0.1, NAN]), ValueError, "learning_rate"),
+    (
+        "lr-array-inf",
+        lambda: ProximalAdagrad(_p(), learning_rate=np.array([0.1, np.inf])),
+        ValueError,
+        "learning_rate",
+    ),
+    ("lr-0d-nan", lambda: ProximalAdagrad(_p(), learning_rate=np.array(np.nan)), ValueError, "learning_rate"),
+    ("loss-scale-nan", lambda: ProximalAdagrad(_p(), loss_scale=NAN), ValueError, "loss_scale"),
+    ("loss-scale-inf", lambda: ProximalAdagrad(_p(), loss_scale=INF), ValueError, "loss_scale"),
+    ("loss-scale-bool", lambda: ProximalAdagrad(_p(), loss_scale=True), TypeError, "loss_scale"),
+    ("wd-nan", lambda: ProximalAdagrad(_p(), weight_decay=NAN), ValueError, "weight_decay"),
+    ("wd-inf", lambda: ProximalAdagrad(_p(), weight_decay=INF), ValueError, "weight_decay"),
+    ("group-lr-nan", lambda: ProximalAdagrad([{"params": _p(), "lr": NAN}]), ValueError, "lr"),
+    (
+        "group-wd-inf",
+        lambda: ProximalAdagrad([{"params": _p(), "weight_decay": INF}]),
+        ValueError,
+        "weight_decay",
+    ),
+    ("use-locking-none", lambda: ProximalAdagrad(_p(), use_locking=None), TypeError, "use_locking"),
+    ("emulate-tensorflow", lambda: ProximalAdagrad(_p(), emulate="tensorflow"), ValueError, "emulate"),
+    ("parameter-name-int", lambda: Parameter(np.ones(2), name=3), TypeError, "name"),  # type: ignore[arg-type]
+    ("parameter-data-scipy", lambda: Parameter(sp.csr_array(np.ones((2, 2))), name="w"), TypeError, "data"),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "exc", "word"), [c[1:] for c in CONSTRUCT_CASES], ids=[c[0] for c in CONSTRUCT_CASES]
+)
+def test_optimizer_construction_bad_input(build: Callable[[], Any], exc: type[Exception], word: str) -> None:
+    with pytest.raises(exc) as info:
+        build()
+    assert word in str(info.value), str(info.value)

@@ -1,13 +1,21 @@
-"""Learning-rate schedules and list builders: MindSpore's documented values, formulas, argument checks."""
+"""Learning-rate schedules and list builders: MindSpore's documented values, formulas, argument checks.
+
+The schedules' whole catalogue of bad arguments (``tests/reliability/test_catalogue.py`` counts it):
+ints where floats are required, signs, zeros, NaN, infinities, NumPy scalars, bad global steps.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from proxadagrad_ref import schedules as S
+
+NAN, INF = float("nan"), float("inf")
 
 # Each row: schedule built with emulate="mindspore", step, the value MindSpore's docstring prints
 # (a float32 tensor printed with NumPy's 8 digits).
@@ -219,3 +227,87 @@ def test_list_builder_errors(build, error, named):
 
 def test_piecewise_equal_milestones_allowed():
     assert S.piecewise_constant_lr([2, 2, 3], [0.1, 0.2, 0.3]) == [0.1, 0.1, 0.3]
+
+
+def test_schedule_global_step_checked():
+    with pytest.raises(TypeError, match="global_step"):
+        S.WarmUpLR(0.1, 2)(1.5)
+    with pytest.raises(ValueError, match="global_step"):
+        S.WarmUpLR(0.1, 2)(-1)
+
+
+# --- more bad arguments: NaN, inf, NumPy scalars ----------------------------------------------
+
+SCHEDULE_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+    ("exp-lr-nan", lambda: S.ExponentialDecayLR(NAN, 0.9, 4), ValueError, "learning_rate"),
+    ("exp-lr-inf", lambda: S.ExponentialDecayLR(INF, 0.9, 4), ValueError, "learning_rate"),
+    ("exp-rate-nan", lambda: S.ExponentialDecayLR(0.1, NAN, 4), ValueError, "decay_rate"),
+    ("exp-lr-np-float32", lambda: S.ExponentialDecayLR(np.float32(0.1), 0.9, 4), TypeError, "learning_rate"),
+    ("exp-steps-np-float", lambda: S.ExponentialDecayLR(0.1, 0.9, 4.0), TypeError, "decay_steps"),
+    ("exp-emulate-bad", lambda: S.ExponentialDecayLR(0.1, 0.9, 4, emulate="tf"), ValueError, "emulate"),
+    ("nat-rate-inf", lambda: S.NaturalExpDecayLR(0.1, INF, 4), ValueError, "decay_rate"),
+    ("nat-steps-negative", lambda: S.NaturalExpDecayLR(0.1, 0.9, -4), ValueError, "decay_steps"),
+    ("inv-lr-minus-inf", lambda: S.InverseDecayLR(-INF, 0.9, 4), ValueError, "learning_rate"),
+    ("inv-stair-str", lambda: S.InverseDecayLR(0.1, 0.9, 4, "True"), TypeError, "is_stair"),
+    ("cos-min-nan", lambda: S.CosineDecayLR(NAN, 0.1, 4), ValueError, "min_lr"),
+    ("cos-max-inf", lambda: S.CosineDecayLR(0.0, INF, 4), ValueError, "max_lr"),
+    ("cos-steps-zero", lambda: S.CosineDecayLR(0.0, 0.1, 0), ValueError, "decay_steps"),
+    ("cos-emulate-none-str", lambda: S.CosineDecayLR(0.0, 0.1, 4, emulate="None"), ValueError, "emulate"),
+    ("poly-lr-nan", lambda: S.PolynomialDecayLR(NAN, 0.01, 4, 0.5), ValueError, "learning_rate"),
+    ("poly-end-inf", lambda: S.PolynomialDecayLR(0.1, INF, 4, 0.5), ValueError, "end_learning_rate"),
+    ("poly-power-nan", lambda: S.PolynomialDecayLR(0.1, 0.01, 4, NAN), ValueError, "power"),
+    ("poly-steps-bool", lambda: S.PolynomialDecayLR(0.1, 0.01, True, 0.5), TypeError, "decay_steps"),
+    ("warm-lr-nan", lambda: S.WarmUpLR(NAN, 2), ValueError, "learning_rate"),
+    ("warm-lr-negative", lambda: S.WarmUpLR(-0.1, 2), ValueError, "learning_rate"),
+    ("warm-steps-float", lambda: S.WarmUpLR(0.1, 2.0), TypeError, "warmup_steps"),
+    ("call-step-bool", lambda: S.WarmUpLR(0.1, 2)(True), TypeError, "global_step"),
+    ("call-step-str", lambda: S.CosineDecayLR(0.0, 0.1, 4)("1"), TypeError, "global_step"),
+    ("call-step-np-negative", lambda: S.InverseDecayLR(0.1, 0.9, 4)(np.int64(-1)), ValueError, "global_step"),
+    (
+        "pw-rate-nan-type",
+        lambda: S.piecewise_constant_lr([1], [np.float32(0.1)]),
+        TypeError,
+        "learning_rates",
+    ),
+    ("pw-milestone-float", lambda: S.piecewise_constant_lr([1.0], [0.1]), TypeError, "milestone"),
+    ("exp-list-rate-nan", lambda: S.exponential_decay_lr(0.1, NAN, 4, 1, 1), ValueError, "decay_rate"),
+    ("nat-list-lr-inf", lambda: S.natural_exp_decay_lr(INF, 0.9, 4, 1, 1), ValueError, "learning_rate"),
+    ("inv-list-total-bool", lambda: S.inverse_decay_lr(0.1, 0.9, True, 1, 1), TypeError, "total_step"),
+    ("cos-list-min-nan", lambda: S.cosine_decay_lr(NAN, 0.1, 4, 1, 1), ValueError, "min_lr"),
+    ("cos-list-spe-zero", lambda: S.cosine_decay_lr(0.0, 0.1, 4, 0, 1), ValueError, "step_per_epoch"),
+    ("poly-list-power-inf", lambda: S.polynomial_decay_lr(0.1, 0.01, 4, 1, 1, INF), ValueError, "power"),
+    (
+        "poly-list-update-int",
+        lambda: S.polynomial_decay_lr(0.1, 0.01, 4, 1, 1, 1.0, 1),
+        TypeError,
+        "update_decay_epoch",
+    ),
+    ("warm-list-lr-inf", lambda: S.warmup_lr(INF, 4, 1, 1), ValueError, "learning_rate"),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "exc", "word"), [c[1:] for c in SCHEDULE_CASES], ids=[c[0] for c in SCHEDULE_CASES]
+)
+def test_schedule_bad_input(build: Callable[[], Any], exc: type[Exception], word: str) -> None:
+    with pytest.raises(exc) as info:
+        build()
+    assert word in str(info.value), str(info.value)
+
+
+def test_schedules_give_finite_rates_at_huge_steps() -> None:
+    """No schedule built from valid arguments returns NaN or a negative rate, whatever the step."""
+    built = [
+        S.ExponentialDecayLR(0.1, 0.9, 4),
+        S.NaturalExpDecayLR(0.1, 0.9, 4, True),
+        S.InverseDecayLR(0.1, 0.9, 4),
+        S.CosineDecayLR(0.0, 0.1, 4),
+        S.PolynomialDecayLR(0.1, 0.01, 4, 0.5, True),
+        S.WarmUpLR(0.1, 4),
+    ]
+    for schedule in built:
+        for emulate in (None, "mindspore"):
+            schedule.emulate = emulate
+            for step in (0, 1, 2**31 - 1, 2**53, 10**30):
+                rate = schedule(step)
+                assert math.isfinite(rate) and rate >= 0, (type(schedule).__name__, emulate, step, rate)

@@ -1,13 +1,25 @@
-"""Optimizer state: state_dict / load_state_dict, save / load, exact resumption, refused mismatches."""
+"""Optimizer state: state_dict / load_state_dict, save / load, exact resumption, refused mismatches.
+
+The state's whole catalogue of bad dicts and files (``tests/reliability/test_catalogue.py`` counts it):
+mismatched or missing fields, files of another optimizer, pickles, truncated or corrupt zips, absurd
+or wrong entries; every refusal leaves the optimizer unchanged, reads without unpickling and
+allocates nothing of the size a file declares.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
-from helpers import to_numpy
+from helpers import SMALL_PEAK, peak_allocation, to_numpy
 
 from proxadagrad_ref import Parameter, ProximalAdagrad
 from proxadagrad_ref.schedules import CosineDecayLR
@@ -191,3 +203,143 @@ def test_state_round_trip_on_every_backend(xp: ModuleType, tmp_path):
     assert other.global_step == 1
     np.testing.assert_array_equal(to_numpy(other.accum[0]), to_numpy(opt.accum[0]))
     assert type(other.accum[0]) is type(p.data)
+
+
+# --- files without pickles; files that do not match: refused, optimizer unchanged ---------------
+
+
+def _rewrite_npz(path: Path, key: str, value: np.ndarray | bytes) -> None:
+    """Replace entry `key` of an ``.npz`` by `value` (an array, or raw .npy bytes)."""
+    with zipfile.ZipFile(path) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    if isinstance(value, bytes):
+        entries[f"{key}.npy"] = value
+    else:
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, value, allow_pickle=True)
+        entries[f"{key}.npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in entries.items():
+            zf.writestr(n, data)
+
+
+def _huge_header(shape: tuple[int, ...]) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buf.getvalue() + b"\0" * 16
+
+
+def test_state_round_trip_without_pickle_or_eval(tmp_path: Path, no_code_from_files: list[str]) -> None:
+    opt = ProximalAdagrad([Parameter(np.ones((2, 3), np.float32), name="w")])
+    opt((np.ones((2, 3), np.float32),))
+    opt.save(tmp_path / "s.npz")
+    other = ProximalAdagrad([Parameter(np.ones((2, 3), np.float32), name="w")])
+    other.load(tmp_path / "s.npz")
+    assert other.global_step == 1 and no_code_from_files == []
+
+
+def test_state_with_an_object_entry_is_refused_without_unpickling(
+    tmp_path: Path, no_code_from_files: list[str]
+) -> None:
+    opt = ProximalAdagrad([Parameter(np.ones(2, np.float32), name="w")])
+    opt.save(tmp_path / "s.npz")
+    _rewrite_npz(tmp_path / "s.npz", "accum_0", np.array([{"x": 1}, None], dtype=object))
+    with pytest.raises(ValueError, match=r"accum_0.*objects"):
+        opt.load(tmp_path / "s.npz")
+    assert no_code_from_files == []
+
+
+def _opt() -> tuple[ProximalAdagrad, list[Parameter]]:
+    params = [Parameter(np.ones((3, 2), np.float32), name="w"), Parameter(np.zeros(4, np.float32), name="b")]
+    opt = ProximalAdagrad(params, learning_rate=0.1)
+    opt((np.ones((3, 2), np.float32), np.ones(4, np.float32)))
+    return opt, params
+
+
+def _plain_npy(path: Path) -> None:
+    with path.open("wb") as f:
+        np.save(f, np.ones(3))
+
+
+def _state_edits() -> list[Any]:
+    def meta(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+        def apply(path: Path) -> None:
+            with np.load(path, allow_pickle=False) as z:
+                m = json.loads(bytes(z["metadata"]).decode())
+            edit(m)
+            _rewrite_npz(path, "metadata", np.frombuffer(json.dumps(m).encode(), np.uint8))
+
+        return apply
+
+    def raw(data: bytes) -> Callable[[Path], None]:
+        return lambda path: path.write_bytes(data)
+
+    return [
+        pytest.param(
+            lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "s.npz", id="truncated"
+        ),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:30]), "s.npz", id="truncated-header"),
+        pytest.param(raw(b""), "s.npz", id="empty"),
+        pytest.param(raw(b"PK\x03\x04" + b"\0" * 40), "s.npz", id="bad-zip"),
+        pytest.param(raw(pickle.dumps({"global_step": 1})), "s.npz", id="a-pickle"),
+        pytest.param(_plain_npy, "single .npy", id="plain-npy"),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_0", _huge_header((1 << 40,))), "accum_0", id="absurd-shape"
+        ),
+        pytest.param(lambda p: _rewrite_npz(p, "accum_0", _huge_header((3, 2))), "accum_0", id="short-entry"),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "metadata", _huge_header((1 << 36,))), "metadata", id="absurd-metadata"
+        ),
+        pytest.param(lambda p: _rewrite_npz(p, "accum_1", np.ones(4, np.int32)), "accum", id="int-accum"),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_0", np.ones((2, 3), np.float32)), "shape", id="transposed-accum"
+        ),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_0", np.full((3, 2), np.nan, np.float32)[:, :1]),
+            "shape",
+            id="narrow-accum",
+        ),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "accum_1", np.array([1, -1, 1, 1], np.float32)),
+            "negative",
+            id="negative-accum",
+        ),
+        pytest.param(
+            lambda p: _rewrite_npz(p, "metadata", np.frombuffer(b"{not json", np.uint8)),
+            "JSON",
+            id="metadata-not-json",
+        ),
+        pytest.param(meta(lambda m: m.update(names="w")), "names", id="names-not-list"),
+        pytest.param(meta(lambda m: m.update(names=["w", "b", "c"])), "accum_2", id="extra-name"),
+        pytest.param(meta(lambda m: m.update(global_step=True)), "global_step", id="step-bool"),
+        pytest.param(meta(lambda m: m.update(global_step="3")), "global_step", id="step-str"),
+        pytest.param(meta(lambda m: m["hyper"].update(prox_step="fixed")), "prox_step", id="prox-step"),
+        pytest.param(meta(lambda m: m["hyper"].update(l2=float("nan"))), "l2", id="hyper-nan"),
+        pytest.param(meta(lambda m: m.update(version=2)), "version", id="version"),
+        pytest.param(meta(lambda m: m.pop("dtypes")), "dtypes", id="no-dtypes"),
+    ]
+
+
+@pytest.mark.parametrize(("corrupt", "named"), _state_edits())
+def test_bad_state_file_refused_and_optimizer_unchanged(tmp_path: Path, corrupt, named: str) -> None:
+    opt, params = _opt()
+    path = tmp_path / "s.npz"
+    opt.save(path)
+    corrupt(path)
+    opt((np.ones((3, 2), np.float32), np.ones(4, np.float32)))  # state now differs from the file's
+    before = [p.data.tobytes() for p in params], [a.tobytes() for a in opt.accum], opt.global_step
+    peak = peak_allocation(lambda: opt.load(path), refused=(ValueError, TypeError))
+    with pytest.raises((ValueError, TypeError)) as info:
+        opt.load(path)
+    assert named in str(info.value), str(info.value)
+    assert ([p.data.tobytes() for p in params], [a.tobytes() for a in opt.accum], opt.global_step) == before
+    assert peak < SMALL_PEAK, f"{peak} bytes allocated while refusing the file"
+
+
+def test_state_path_that_is_a_folder_or_missing(tmp_path: Path) -> None:
+    opt, _ = _opt()
+    with pytest.raises(FileNotFoundError):
+        opt.load(tmp_path / "absent.npz")
+    with pytest.raises(OSError):
+        opt.load(tmp_path)
+    assert opt.global_step == 1

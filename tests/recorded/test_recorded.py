@@ -254,8 +254,6 @@ def _tensorflow_exact_outputs(case: Case) -> dict[str, np.ndarray]:
         return {name: _flush(value) for name, value in call_case(_engine(case), exact).items()}
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class Framework:
     """What the parametrised tests need to know of one framework's recording."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -70,13 +69,6 @@ def test_results_folder(suite: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     # a missing results file is a failure naming the file
     assert main(["verify", str(suite), "--results", str(results), "--op", "sparse"]) == 1
     assert "not found" in capsys.readouterr().out
-
-
-def test_bad_candidate_and_missing_framework(suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify", str(suite), "--candidate", "no_such_module_xyz:f"]) == 2
-    if importlib.util.find_spec("tensorflow") is None:
-        assert main(["crosscheck", str(suite), "--framework", "tensorflow"]) == 3
-        assert "tensorflow is not importable" in capsys.readouterr().err
 
 
 def test_optimizer_factory_candidate_and_trajectory_results(
