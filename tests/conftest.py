@@ -77,6 +77,16 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def cli_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A "smoke" suite written by the command line, ``proxadagrad-ref generate`` (one per test module)."""
+    from proxadagrad_ref.cli import main
+
+    out = tmp_path_factory.mktemp("cli") / "vectors"
+    assert main(["generate", "--out", str(out), "--suite", "smoke"]) == 0
+    return out
+
+
 @pytest.fixture
 def no_code_from_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make pickle, eval and ``np.load(allow_pickle=True)`` fail loudly while a test reads files.

@@ -61,13 +61,6 @@ CLI_CASES: list[tuple[str, list[str], int, list[str]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cli_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cli_rel") / "vectors"
-    assert main(["generate", "--out", str(out), "--suite", "smoke"]) == 0
-    return out
-
-
 @pytest.mark.parametrize(
     ("argv", "status", "words"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES]
 )
@@ -75,13 +68,13 @@ def test_cli_bad_invocation(
     argv: list[str],
     status: int,
     words: list[str],
-    cli_suite: Path,
+    cli_smoke: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "file.txt").write_text("not a suite")  # before any --out below is created
-    before = sorted(p.name for p in cli_suite.rglob("*"))
-    args = [a.format(suite=cli_suite, tmp=tmp_path) for a in argv]
+    before = sorted(p.name for p in cli_smoke.rglob("*"))
+    args = [a.format(suite=cli_smoke, tmp=tmp_path) for a in argv]
     try:
         code = main(args)
     except SystemExit as exc:  # argparse refusals
@@ -91,7 +84,7 @@ def test_cli_bad_invocation(
     for word in words:
         assert word in err, err
     assert "Traceback" not in err
-    assert sorted(p.name for p in cli_suite.rglob("*")) == before  # the suite is never touched
+    assert sorted(p.name for p in cli_smoke.rglob("*")) == before  # the suite is never touched
 
 
 def test_cli_exit_status_through_a_real_process(tmp_path: Path) -> None:
@@ -113,10 +106,10 @@ def test_cli_exit_status_through_a_real_process(tmp_path: Path) -> None:
     assert "absent" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_bad_candidate_and_missing_framework(cli_suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify", str(cli_suite), "--candidate", "no_such_module_xyz:f"]) == 2
+def test_bad_candidate_and_missing_framework(cli_smoke: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(cli_smoke), "--candidate", "no_such_module_xyz:f"]) == 2
     if importlib.util.find_spec("tensorflow") is None:
-        assert main(["crosscheck", str(cli_suite), "--framework", "tensorflow"]) == 3
+        assert main(["crosscheck", str(cli_smoke), "--framework", "tensorflow"]) == 3
         assert "tensorflow is not importable" in capsys.readouterr().err
 
 
