@@ -228,6 +228,16 @@ def write_npz_recording(src: Path) -> None:
     (src / "provenance.json").write_text(json.dumps(provenance))
 
 
+def load_script_module(name: str) -> ModuleType:
+    """A module of ``scripts/`` (e.g. ``recording``, what the recording scripts share), imported by path."""
+    path = ROOT / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- memory ---------------------------------------------------------------------------------------------
 
 SMALL_PEAK = 1 << 20  # bytes: what "no large allocation" means
