@@ -77,6 +77,8 @@ CATALOGUES: dict[str, tuple[str, list[str]]] = {
             "test_unparsable_manifest_refused",
             "test_bad_results_file_refused_naming_file_and_field",
             "test_absurd_case_shape_refused_before_allocating",
+            "test_bad_record_folder_refused_naming_file_and_field",
+            "test_recording_without_provenance_or_probe_refused",
         ],
     ),
     "state files": (

@@ -8,6 +8,7 @@ imported or read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import SMALL_PEAK, case_meta, peak_allocation, write_npz_recording
+from helpers import SMALL_PEAK, case_meta, load_script_module, peak_allocation, write_npz_recording
 
 from proxadagrad_ref.vectors import FormatError, read_suite
 from proxadagrad_ref.vectors.format import (
@@ -27,7 +28,12 @@ from proxadagrad_ref.vectors.format import (
     write_case,
     write_results,
 )
-from proxadagrad_ref.vectors.recorded import import_npz_folder
+from proxadagrad_ref.vectors.recorded import (
+    import_npz_folder,
+    read_provenance,
+    read_records,
+    read_rsqrt_probe,
+)
 
 
 def copy_suite(suite: Path, tmp_path: Path) -> Path:
@@ -283,3 +289,98 @@ def test_import_refuses_bad_recordings(tmp_path: Path) -> None:
     (tmp_path / "rec" / "provenance.json").unlink()
     with pytest.raises(FormatError, match=r"provenance\.json"):
         import_npz_folder(tmp_path / "rec", tmp_path / "out", "tensorflow")
+
+
+def _record_folder(folder: Path) -> Path:
+    """A record folder of two records, as ``scripts/recording.py`` writes it."""
+    recording = load_script_module("recording")
+    folder.mkdir()
+    arrays = {"a": np.arange(3, dtype=np.float32), "b": np.ones((2, 2), np.int64)}
+    entries = [recording.write_record(folder, name, {"kind": "optimizer"}, arrays) for name in ("r0", "r1")]
+    recording.write_records_manifest(folder, entries)
+    return folder
+
+
+def _edit_json(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    obj = json.loads(path.read_text())
+    edit(obj)
+    path.write_bytes(canonical_json(obj))
+
+
+def _manifest(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda folder: _edit_json(folder / "manifest.json", edit)
+
+
+def _record(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """Edit record r0's JSON and keep the manifest's checksum of it right (only the edit is wrong)."""
+
+    def apply(folder: Path) -> None:
+        _edit_json(folder / "r0.json", edit)
+        sha = hashlib.sha256((folder / "r0.json").read_bytes()).hexdigest()
+        _edit_json(folder / "manifest.json", lambda m: m["records"][0].update(sha256=sha))
+
+    return apply
+
+
+def _file(name: str, change: Callable[[bytes], bytes] | None) -> Callable[[Path], None]:
+    """Replace file `name` by `change` of its bytes (None: delete it)."""
+
+    def apply(folder: Path) -> None:
+        path = folder / name
+        if change is None:
+            path.unlink()
+        else:
+            path.write_bytes(change(path.read_bytes()))
+
+    return apply
+
+
+RECORD_EDITS = [
+    pytest.param(_manifest(lambda m: m.update(format="other")), r"manifest\.json.*format", id="format"),
+    pytest.param(_manifest(lambda m: m.update(format_version=2)), r"manifest\.json.*version", id="version"),
+    pytest.param(_manifest(lambda m: m.update(records={})), r"manifest\.json: field records", id="not-list"),
+    pytest.param(_file("manifest.json", lambda b: b[:1]), r"manifest\.json: not valid", id="manifest-json"),
+    pytest.param(_file("manifest.json", None), r"manifest\.json: file not found", id="no-manifest"),
+    pytest.param(
+        _manifest(lambda m: m["records"][0].update(file="../r0.json")),
+        r"records\[0\]\.file.*not a file name",
+        id="record-escapes",
+    ),
+    pytest.param(_file("r1.json", lambda b: b + b" "), r"r1\.json: SHA-256 .*records\[1\]\.sha256", id="sha"),
+    pytest.param(_file("r0.json", None), r"r0\.json: file not found", id="record-missing"),
+    pytest.param(_record(lambda m: m.update(name="r1")), r"r0\.json: field name", id="name-mismatch"),
+    pytest.param(_file("r0.bin", lambda b: bytes([b[0] ^ 1]) + b[1:]), r"r0\.bin: .*SHA-256", id="bin-sha"),
+    pytest.param(_file("r0.bin", lambda b: b[:-8]), r"r0\.bin: size", id="payload-truncated"),
+    pytest.param(
+        _record(lambda m: m["payload"].update(file="/etc/hostname")),
+        r"payload\.file.*not a file name",
+        id="payload-absolute",
+    ),
+    pytest.param(_record(lambda m: m["arrays"]["a"].update(dtype="f80")), r"arrays\.a\.dtype", id="dtype"),
+    pytest.param(_record(lambda m: m["arrays"]["a"].update(offset=4)), r"arrays\.a\.offset", id="misaligned"),
+    pytest.param(_record(lambda m: m["arrays"]["b"].update(shape=[2, 3])), r"arrays\.b\.nbytes", id="shape"),
+    pytest.param(_record(lambda m: m["arrays"]["b"].update(shape=[-4])), r"arrays\.b\.shape", id="negative"),
+    pytest.param(_record(lambda m: m["arrays"]["a"].update(offset=1024)), r"arrays\.a\.nbytes", id="beyond"),
+]
+
+
+@pytest.mark.parametrize(("corrupt", "match"), RECORD_EDITS)
+def test_bad_record_folder_refused_naming_file_and_field(tmp_path: Path, corrupt, match: str) -> None:
+    folder = _record_folder(tmp_path / "records")
+    assert list(read_records(folder)) == ["r0", "r1"]
+    corrupt(folder)
+    with pytest.raises(FormatError, match=match):
+        read_records(folder)
+
+
+def test_recording_without_provenance_or_probe_refused(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match=r"provenance\.json: file not found"):
+        read_provenance(tmp_path)
+    (tmp_path / "provenance.json").write_text("[1]")
+    with pytest.raises(FormatError, match=r"provenance\.json: top level"):
+        read_provenance(tmp_path)
+    with pytest.raises(FormatError, match=r"rsqrt_probe\.npz"):
+        read_rsqrt_probe(tmp_path)
+    np.savez(tmp_path / "rsqrt_probe.npz", x=np.array([object()], dtype=object), y=np.ones(1, np.float32))
+    with pytest.raises(FormatError, match=r"rsqrt_probe\.npz: not a readable probe without pickles"):
+        read_rsqrt_probe(tmp_path)
