@@ -34,7 +34,9 @@ A record folder holds ``manifest.json`` (``{"format":
 ``"arrays": {key: {"dtype", "shape", "offset", "nbytes"}}`` and ``"payload":
 {"file", "nbytes", "sha256"}``) plus ``<name>.bin`` (the arrays, raw
 little-endian, each at an 8-byte aligned offset). JSON is canonical (sorted
-keys, no spaces, no NaN literals). No pickle anywhere.
+keys, no spaces, no NaN literals). No pickle anywhere. ``recording.write_record``
+writes them; ``proxadagrad_ref.vectors.recorded.read_records`` reads them back,
+every checksum checked (the import step does, before copying).
 
 Trajectory array keys (``P`` = parameter position in the optimizer's own
 order, i.e. after ``order_params``; names are in ``param_order``):

@@ -74,7 +74,6 @@ def check_accum_and_exact_semantics(
     g: np.ndarray,
     w1: np.ndarray,
     a1: np.ndarray,
-    lr: float,
     l1: float,
 ) -> None:
     """The special-value semantics every profile documents, elementwise on one update."""
@@ -96,7 +95,6 @@ def check_accum_and_exact_semantics(
         assert np.all(bits(w1)[v_nan] == 0), "a NaN prox value must become +0 when l1 > 0"
     else:
         assert np.all(np.isnan(w1)[v_nan]), "a NaN prox value must propagate when l1 == 0"
-    del lr
 
 
 @st.composite
@@ -136,7 +134,7 @@ def test_fuzz_dense_kernel(case: dict[str, Any]) -> None:
         assert bits(args[0]).tobytes() == bits(w).tobytes()  # functional: inputs untouched
         assert bits(args[1]).tobytes() == bits(a).tobytes()
     check_accum_and_exact_semantics(
-        case["emulate"], w, a, g, to_numpy(w1), to_numpy(a1), case["lr"], case["l1"]
+        case["emulate"], w, a, g, to_numpy(w1), to_numpy(a1), case["l1"]
     )
 
 
@@ -234,7 +232,7 @@ def test_fuzz_sparse_kernel(case: dict[str, Any]) -> None:
         t = np.unique(idx)
         order = np.argsort(idx, kind="stable")
         check_accum_and_exact_semantics(
-            case["emulate"], w[t], a[t], rows[order], w1[t], a1[t], case["lr"], case["l1"]
+            case["emulate"], w[t], a[t], rows[order], w1[t], a1[t], case["l1"]
         )
 
 

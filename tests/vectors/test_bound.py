@@ -11,11 +11,6 @@ from hypothesis import strategies as st
 from proxadagrad_ref.vectors.bound import arith_for, step_bound
 
 
-def _exact(w, a, g, lr, l1, l2, adaptive):
-    out, acc = impls.via_float64(w, a, lr, l1, l2, g, prox_step="adaptive" if adaptive else "fixed")
-    return out, acc
-
-
 @pytest.mark.parametrize("variant", ["native", "fma", "rsqrt3ulp", "fma_rsqrt3ulp", "chunked"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
 @given(
