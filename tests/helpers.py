@@ -82,7 +82,7 @@ def engines_for(dtype: str) -> list[str]:
 
 # --- bits -----------------------------------------------------------------------------------------------
 
-UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def to_numpy(x: object) -> np.ndarray:
@@ -97,7 +97,7 @@ def to_numpy(x: object) -> np.ndarray:
 def bits(x: object) -> np.ndarray:
     """The bit patterns of an array of any backend (a copy), as unsigned integers of its width."""
     a = np.ascontiguousarray(to_numpy(x))
-    return a.view(UINT[a.dtype.itemsize])
+    return a.view(_UINT[a.dtype.itemsize])
 
 
 def canonical_bits(x: object) -> np.ndarray:
@@ -268,12 +268,12 @@ def peak_allocation(fn: Callable[[], Any], *, refused: tuple[type[BaseException]
 # --- a failed call changes nothing ---------------------------------------------------------------------
 
 
-def arrays_in(value: object) -> list[object]:
+def _arrays_in(value: object) -> list[object]:
     """The arrays a kernel argument holds: itself, a RowTensor's parts, a scipy.sparse matrix's data."""
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("array_api_strict"):
         return [value]
     if isinstance(value, RowTensor):
-        return [*arrays_in(value.indices), *arrays_in(value.values)]
+        return [*_arrays_in(value.indices), *_arrays_in(value.values)]
     if sp.issparse(value):
         return [value.data]  # type: ignore[attr-defined]
     return []
@@ -286,13 +286,13 @@ def assert_failed_kernel_call_changes_nothing(
 
     A call whose `args` already hold ``inplace`` is made with that value (twice).
     """
-    before = {k: bytes_of(*arrays_in(v)) for k, v in args.items()}
+    before = {k: bytes_of(*_arrays_in(v)) for k, v in args.items()}
     for inplace in (False, True):
         call_args = args if "inplace" in args else {**args, "inplace": inplace}
         with pytest.raises(error) as info:
             kernel(**call_args)
         assert word in str(info.value), str(info.value)
-        after = {k: bytes_of(*arrays_in(v)) for k, v in args.items()}
+        after = {k: bytes_of(*_arrays_in(v)) for k, v in args.items()}
         assert after == before, f"an input changed after a failed call (inplace={inplace})"
 
 
