@@ -6,6 +6,8 @@ import builtins
 import contextlib
 import os
 import pickle
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 from helpers import ROOT, Backend
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 # The xp fixture below is a stateless module: sharing it across generated examples is safe.
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -33,6 +36,14 @@ settings.register_profile(
     "thorough", max_examples=3000, deadline=None, suppress_health_check=_QUIET, database=None
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Even without an example database Hypothesis keeps a cache (.hypothesis/constants) in the working
+# directory: give it a folder of this run instead, outside the working tree (removed at the end).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="proxadagrad-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(params=list(Backend), ids=lambda b: b.value)
@@ -58,12 +69,14 @@ def _tree(root: Path) -> set[str]:
     return found
 
 
+_BEFORE = _tree(ROOT)  # when this file is loaded: before any test module is collected
+
+
 @pytest.fixture(scope="session", autouse=True)
 def working_tree_untouched() -> object:
-    """Fail the run when a test left a file in the working tree (tests write under tmp_path only)."""
-    before = _tree(ROOT)
+    """Fail the run when a test (or collecting one) left a file in the working tree: tmp_path only."""
     yield
-    added = sorted(_tree(ROOT) - before)
+    added = sorted(_tree(ROOT) - _BEFORE)
     assert not added, f"tests wrote into the working tree: {added[:10]}"
 
 
