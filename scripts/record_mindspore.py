@@ -34,7 +34,9 @@ A record folder holds ``manifest.json`` (``{"format":
 ``"arrays": {key: {"dtype", "shape", "offset", "nbytes"}}`` and ``"payload":
 {"file", "nbytes", "sha256"}``) plus ``<name>.bin`` (the arrays, raw
 little-endian, each at an 8-byte aligned offset). JSON is canonical (sorted
-keys, no spaces, no NaN literals). No pickle anywhere.
+keys, no spaces, no NaN literals). No pickle anywhere. ``recording.write_record``
+writes them; ``proxadagrad_ref.vectors.recorded.read_records`` reads them back,
+every checksum checked (the import step does, before copying).
 
 Trajectory array keys (``P`` = parameter position in the optimizer's own
 order, i.e. after ``order_params``; names are in ``param_order``):
@@ -53,24 +55,21 @@ and that split decides which elements take the scalar tail path.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import hashlib
 import json
-import os
-import platform
 import shutil
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from recording import host_description, save_kernel_case, write_index, write_record, write_records_manifest
 
 try:  # only the recording step needs MindSpore; --import-from runs without it
     import mindspore as ms
     from mindspore import Parameter, Tensor, nn, ops
 except ImportError:  # pragma: no cover - depends on the environment
     ms = None
-    Parameter = Tensor = nn = ops = None  # type: ignore[assignment]
+    Parameter = Tensor = nn = ops = None
 
 F32 = np.float32
 OPS_CALLED: set[str] = set()
@@ -106,81 +105,6 @@ def first_line(exc: BaseException) -> str:
     return " ".join(lines[:2])[:300]
 
 
-def cpu_info() -> dict[str, str]:
-    """Return the CPU model name and flags from ``/proc/cpuinfo``.
-
-    Returns
-    -------
-    dict of str
-        ``model_name`` and ``flags`` (empty strings when unavailable).
-    """
-    info = {"model_name": "", "flags": ""}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and not info["model_name"]:
-            info["model_name"] = value.strip()
-        elif key == "flags" and not info["flags"]:
-            info["flags"] = value.strip()
-    return info
-
-
-RECORDS_FORMAT = "proxadagrad-recorded-records"
-_LE = {"float16": "<f2", "float32": "<f4", "float64": "<f8", "int32": "<i4", "int64": "<i8"}
-
-
-def canonical_json(obj) -> bytes:
-    """UTF-8 JSON with sorted keys, no spaces, no NaN literals and a trailing newline."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
-
-
-def write_record(folder: Path, name: str, config: dict, arrays: dict[str, np.ndarray]) -> dict:
-    """Write ``<name>.json`` + ``<name>.bin`` (raw little-endian, 8-byte aligned) into `folder`.
-
-    Parameters
-    ----------
-    folder : pathlib.Path
-        Record folder.
-    name : str
-        Record name (file stem).
-    config : dict
-        JSON-serialisable configuration (no NaN/inf floats).
-    arrays : dict of numpy.ndarray
-        Arrays of dtype float16/32/64 or int32/64.
-
-    Returns
-    -------
-    dict
-        The manifest entry ``{"name", "file", "sha256"}``.
-    """
-    chunks: list[bytes] = []
-    refs: dict[str, dict] = {}
-    offset = 0
-    for key in sorted(arrays):
-        arr = np.asarray(arrays[key])
-        if arr.dtype.name not in _LE:
-            raise TypeError(f"array {key!r} of record {name!r} has dtype {arr.dtype}")
-        data = np.ascontiguousarray(arr, dtype=_LE[arr.dtype.name]).tobytes()
-        refs[key] = {"dtype": arr.dtype.name, "shape": list(arr.shape), "offset": offset, "nbytes": len(data)}
-        data += b"\0" * ((-len(data)) % 8)
-        chunks.append(data)
-        offset += len(data)
-    blob = b"".join(chunks)
-    meta = {
-        **config,
-        "name": name,
-        "arrays": refs,
-        "payload": {"file": f"{name}.bin", "nbytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
-    }
-    text = canonical_json(meta)
-    (folder / f"{name}.bin").write_bytes(blob)
-    (folder / f"{name}.json").write_bytes(text)
-    return {"name": name, "file": f"{name}.json", "sha256": hashlib.sha256(text).hexdigest()}
 
 
 class Recorder:
@@ -202,7 +126,7 @@ class Recorder:
         self.kernel_cases: dict[str, dict] = {}
         self.entries: dict[str, list[dict]] = {"trajectories": [], "behaviour": []}
 
-    def add_kernel(self, name: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
+    def add_kernel(self, name: str, config: dict, arrays: Mapping[str, Any]) -> None:
         """Save one kernel case as ``kernels/<name>.npz`` (the layout ``import_npz_folder`` reads).
 
         Parameters
@@ -215,15 +139,11 @@ class Recorder:
             ``var``, ``accum``, ``grad``, [``indices``], ``lr``, ``l1``, ``l2``,
             ``var_out``, ``accum_out``.
         """
-        clean = {k: np.asarray(v) for k, v in arrays.items()}
-        for key, value in clean.items():
-            if value.dtype == object:
-                raise TypeError(f"object array {key!r} in case {name!r}")
-        np.savez(self.out / "kernels" / f"{name}.npz", **clean)
+        save_kernel_case(self.out / "kernels", name, arrays)
         self.kernel_cases[name] = config
         self.cases.append({"name": name, "file": f"kernels/{name}.npz", **config})
 
-    def add_record(self, section: str, name: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
+    def add_record(self, section: str, name: str, config: dict, arrays: Mapping[str, Any]) -> None:
         """Save one trajectory or behaviour note as a checksummed record.
 
         Parameters
@@ -250,12 +170,8 @@ class Recorder:
             Provenance record.
         """
         for section, entries in self.entries.items():
-            manifest = {"format": RECORDS_FORMAT, "format_version": 1, "records": entries}
-            (self.out / section / "manifest.json").write_bytes(canonical_json(manifest))
-        kernel_prov = {**provenance, "cases": self.kernel_cases}
-        (self.out / "kernels" / "provenance.json").write_text(json.dumps(kernel_prov, indent=1))
-        (self.out / "cases.json").write_text(json.dumps(self.cases, indent=1))
-        (self.out / "provenance.json").write_text(json.dumps(provenance, indent=1))
+            write_records_manifest(self.out / section, entries)
+        write_index(self.out, provenance, self.cases, self.kernel_cases)
 
 
 # ---------------------------------------------------------------------------
@@ -381,7 +297,7 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
             for h, (lr, l1, l2) in enumerate(hypers):
                 for n in sizes if dtype == F32 else [7, 1001]:
                     var0, acc0, grad = random_dense(rng, n, dtype, special)
-                    s = [dtype(lr), dtype(l1), dtype(l2)]
+                    s = (dtype(lr), dtype(l1), dtype(l2))
                     var1, acc1 = run_dense(var0, acc0, *s, grad)
                     name = f"kernel_dense_{tag}_{'special' if special else 'random'}_h{h}_n{n}"
                     rec.add_kernel(
@@ -422,12 +338,12 @@ def record_kernels(rec: Recorder, rng: np.random.Generator) -> None:
     for special in (False, True):
         for h, (lr, l1, l2) in enumerate(hypers):
             for kname, make, itype in sparse_kinds:
-                idx = make().astype(itype)
+                idx: np.ndarray = make().astype(itype)
                 var0, acc0, _ = random_dense(rng, rows * cols, F32, special)
                 _, _, grad = random_dense(rng, idx.size * cols, F32, special)
                 var0, acc0 = var0.reshape(rows, cols), acc0.reshape(rows, cols)
                 grad = grad.reshape(idx.size, cols)
-                s = [F32(lr), F32(l1), F32(l2)]
+                s = (F32(lr), F32(l1), F32(l2))
                 var1, acc1 = run_fused(var0, acc0, *s, grad, idx)
                 name = f"kernel_fused_sparse_{kname}_{'special' if special else 'random'}_h{h}"
                 config = {
@@ -517,7 +433,7 @@ SCHEDULES: dict[str, tuple[str, dict]] = {  # case tag -> (mindspore.nn class na
 }
 
 
-# The examples of MindSpore's schedule docstrings (values checked by tests/test_schedules.py).
+# The examples of MindSpore's schedule docstrings (values checked by tests/optim/test_schedules.py).
 DOC_SCHEDULES: dict[str, tuple[str, dict]] = {
     "doc_ExponentialDecayLR": (
         "ExponentialDecayLR",
@@ -887,24 +803,16 @@ def import_recording(src: Path, dest: Path) -> dict:
     dict
         Counts per section.
     """
-    from proxadagrad_ref.vectors.recorded import import_npz_folder
+    from proxadagrad_ref.vectors.recorded import import_npz_folder, read_records
 
     dest.mkdir(parents=True, exist_ok=True)
     summary = {"kernels": import_npz_folder(src / "kernels", dest / "kernels", "mindspore")["cases"]}
     for section in ("trajectories", "behaviour"):
-        manifest = json.loads((src / section / "manifest.json").read_text(encoding="utf-8"))
-        for entry in manifest["records"]:
-            text = (src / section / entry["file"]).read_bytes()
-            meta = json.loads(text)
-            blob = (src / section / meta["payload"]["file"]).read_bytes()
-            if hashlib.sha256(text).hexdigest() != entry["sha256"]:
-                raise ValueError(f"{section}/{entry['file']}: SHA-256 differs from the manifest")
-            if hashlib.sha256(blob).hexdigest() != meta["payload"]["sha256"]:
-                raise ValueError(f"{section}/{meta['payload']['file']}: SHA-256 differs from the record")
+        records = read_records(src / section)  # every checksum and array reference checked first
         if (dest / section).exists():
             shutil.rmtree(dest / section)
         shutil.copytree(src / section, dest / section)
-        summary[section] = len(manifest["records"])
+        summary[section] = len(records)
     shutil.copy2(src / "provenance.json", dest / "provenance.json")
     return summary
 
@@ -953,12 +861,7 @@ def main(argv: list[str] | None = None) -> int:
         record_sparse_net(rec, rng)
     provenance = {
         "mindspore_version": ms.__version__,
-        "numpy_version": np.__version__,
-        "python_version": sys.version,
-        "platform": platform.platform(),
-        "cpu": cpu_info(),
-        "cpu_count": os.cpu_count(),
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        **host_description(),
         "seed": args.seed,
         "device_target": "CPU",
         "execution_mode": "PYNATIVE_MODE (nn.ProximalAdagrad.construct is @jit(backend='ms_backend')); "

@@ -59,17 +59,15 @@ Accumulators are never negative (the engine refuses negative accumulators);
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recording import host_description, save_kernel_case, write_index
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 try:  # only the recording step needs TensorFlow; --import-from runs without it
@@ -108,39 +106,6 @@ def host(value: Any) -> np.ndarray:
     """
     return np.array(value.numpy(), copy=True)
 
-
-def cpu_info() -> dict[str, str]:
-    """Read the CPU identification from ``/proc/cpuinfo``.
-
-    Returns
-    -------
-    dict of str
-        ``vendor_id``, ``cpu_family``, ``model``, ``model_name``, ``stepping``,
-        ``microcode`` and ``flags`` of the first CPU (empty strings when a
-        field or the file is unavailable).
-    """
-    keys = {
-        "vendor_id": "vendor_id",
-        "cpu family": "cpu_family",
-        "model": "model",
-        "model name": "model_name",
-        "stepping": "stepping",
-        "microcode": "microcode",
-        "flags": "flags",
-    }
-    info = dict.fromkeys(keys.values(), "")
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    break
-                name, _, value = line.partition(":")
-                name = name.strip()
-                if name in keys:
-                    info[keys[name]] = value.strip()
-    except OSError:
-        pass
-    return info
 
 
 def mixed_values(rng: np.random.Generator, n: int, dtype: type, low: float, high: float) -> np.ndarray:
@@ -577,40 +542,28 @@ def main(argv: list[str] | None = None) -> int:
     catalogue: list[dict[str, Any]] = []
     total = 0
     for name, op, inputs, desc in build_cases(args.seed, SIZES[args.size]):
-        outputs = runners[op](inputs)
-        arrays: dict[str, Any] = {**inputs, **outputs}
-        np.savez(kernels / f"{name}.npz", **arrays)
+        save_kernel_case(kernels, name, {**inputs, **runners[op](inputs)})
         total += int(inputs["var"].size)
         catalogue.append({"name": name, "op": op, "dtype": inputs["var"].dtype.name, **desc})
     probe = rsqrt_probe()
     np.savez(args.out / "rsqrt_probe.npz", x=probe["x"], y=probe["y"])
 
-    with open(args.out / "cases.json", "w", encoding="utf-8") as handle:
-        json.dump(catalogue, handle, indent=1)
     provenance = {
         "tool": "scripts/record_tensorflow.py",
         "seed": args.seed,
         "size": args.size,
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow_version": tf.__version__,
         "tensorflow_git_version": getattr(tf.version, "GIT_VERSION", ""),
         "tensorflow_compiler_version": getattr(tf.version, "COMPILER_VERSION", ""),
-        "numpy_version": np.__version__,
-        "python_version": sys.version,
-        "platform": platform.platform(),
-        "cpu": cpu_info(),
-        "cpu_count": os.cpu_count(),
+        **host_description(),
         "rsqrt_probe": probe_verdict(probe),
         "ops_called": sorted({case["op"] for case in catalogue} | {"Rsqrt"}),
         "execution": "eager, tf.raw_ops on resource variables, default thread pools",
         "cases": len(catalogue),
         "table_elements": total,
     }
-    with open(args.out / "provenance.json", "w", encoding="utf-8") as handle:
-        json.dump(provenance, handle, indent=1)
     per_case = {case["name"]: {k: v for k, v in case.items() if k != "name"} for case in catalogue}
-    with open(kernels / "provenance.json", "w", encoding="utf-8") as handle:
-        json.dump({**provenance, "cases": per_case}, handle, indent=1)
+    write_index(args.out, provenance, catalogue, per_case)
     print(f"wrote {len(catalogue)} cases ({total} table elements) to {args.out}")
     print(f"rsqrt probe: {json.dumps(provenance['rsqrt_probe'])}")
     return 0

@@ -1,16 +1,23 @@
-"""Shared fixtures: the array backends every kernel test runs on, and hypothesis profiles."""
+"""Fixtures: array backends, hypothesis profiles, a smoke suite, files read without code; a clean tree."""
 
 from __future__ import annotations
 
-import enum
-import importlib.util
+import builtins
+import contextlib
 import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
+from helpers import ROOT, Backend
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 # The xp fixture below is a stateless module: sharing it across generated examples is safe.
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -29,39 +36,14 @@ settings.register_profile(
     "thorough", max_examples=3000, deadline=None, suppress_health_check=_QUIET, database=None
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Even without an example database Hypothesis keeps a cache (.hypothesis/constants) in the working
+# directory: give it a folder of this run instead, outside the working tree (removed at the end).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="proxadagrad-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
-class Backend(enum.Enum):
-    """Array libraries the kernel tests run on."""
-
-    NUMPY = "numpy"
-    ARRAY_API_STRICT = "array_api_strict"
-    CUPY = "cupy"
-
-    def available(self) -> str | None:
-        """None when usable here, else the reason to skip."""
-        if self is Backend.CUPY:
-            if importlib.util.find_spec("cupy") is None:
-                return "CuPy is not installed"
-            try:
-                import cupy
-
-                if cupy.cuda.runtime.getDeviceCount() < 1:
-                    return "no CUDA device"
-            except Exception as exc:  # CuPy present but no driver/device
-                return f"CuPy cannot reach a CUDA device ({type(exc).__name__})"
-        return None
-
-    def module(self) -> ModuleType:
-        if self is Backend.NUMPY:
-            return np
-        if self is Backend.ARRAY_API_STRICT:
-            import array_api_strict
-
-            return array_api_strict
-        import cupy
-
-        return cupy
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(params=list(Backend), ids=lambda b: b.value)
@@ -74,7 +56,6 @@ def xp(request: pytest.FixtureRequest) -> ModuleType:
     return backend.module()
 
 
-_ROOT = Path(__file__).resolve().parent.parent
 _NOT_OURS = {".git", ".pytest_cache", "__pycache__", ".mypy_cache", ".ruff_cache"}
 
 
@@ -88,22 +69,15 @@ def _tree(root: Path) -> set[str]:
     return found
 
 
+_BEFORE = _tree(ROOT)  # when this file is loaded: before any test module is collected
+
+
 @pytest.fixture(scope="session", autouse=True)
 def working_tree_untouched() -> object:
-    """Fail the run when a test left a file in the working tree (tests write under tmp_path only)."""
-    before = _tree(_ROOT)
+    """Fail the run when a test (or collecting one) left a file in the working tree: tmp_path only."""
     yield
-    added = sorted(_tree(_ROOT) - before)
+    added = sorted(_tree(ROOT) - _BEFORE)
     assert not added, f"tests wrote into the working tree: {added[:10]}"
-
-
-def to_numpy(x: object) -> np.ndarray:
-    """Copy any backend's array to a NumPy array (for comparisons)."""
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if hasattr(x, "get"):  # CuPy
-        return x.get()  # type: ignore[no-any-return]
-    return np.from_dlpack(x).copy()
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +88,49 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("suite") / "smoke"
     generate(out, "smoke")
     return out
+
+
+@pytest.fixture(scope="module")
+def cli_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A "smoke" suite written by the command line, ``proxadagrad-ref generate`` (one per test module)."""
+    from proxadagrad_ref.cli import main
+
+    out = tmp_path_factory.mktemp("cli") / "vectors"
+    assert main(["generate", "--out", str(out), "--suite", "smoke"]) == 0
+    return out
+
+
+@pytest.fixture
+def no_code_from_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make pickle, eval and ``np.load(allow_pickle=True)`` fail loudly while a test reads files.
+
+    Modules imported lazily on first use (jsonschema builds namedtuples with
+    ``eval``) are imported first: only what reading a file does is watched.
+    """
+    from proxadagrad_ref.vectors import FormatError
+    from proxadagrad_ref.vectors import format as format_module
+
+    for kind in ("case", "manifest", "results"):
+        with contextlib.suppress(FormatError):
+            format_module._validate({}, kind, "warm-up")
+    used: list[str] = []
+
+    def refuse(what: str) -> Callable[..., Any]:
+        def _refuse(*args: Any, **kwargs: Any) -> Any:
+            used.append(what)
+            raise AssertionError(f"{what} called while reading a data file")
+
+        return _refuse
+
+    for attr in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, attr, refuse(f"pickle.{attr}"))
+    monkeypatch.setattr(builtins, "eval", refuse("eval"))
+    real_load = np.load
+
+    def guarded_load(*args: Any, allow_pickle: bool = False, **kwargs: Any) -> Any:
+        if allow_pickle:
+            used.append("np.load(allow_pickle=True)")
+        return real_load(*args, allow_pickle=False, **kwargs)
+
+    monkeypatch.setattr(np, "load", guarded_load)
+    return used

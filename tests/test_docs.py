@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 FIRST = "python3 -m pip install . && proxadagrad-ref generate --out vectors && proxadagrad-ref verify vectors"

@@ -1,36 +1,69 @@
-"""Import outputs recorded from TensorFlow / MindSpore into the vector format.
+"""Outputs recorded from TensorFlow / MindSpore: importing them into the vector format, and reading them.
 
-A recording folder holds one ``.npz`` per case (arrays ``var``, ``accum``,
-``grad``, optional ``indices``, 0-d ``lr``, ``l1``, ``l2``, and the framework's
-``var_out``, ``accum_out``) and a ``provenance.json`` (framework version,
-device, build flags, date, ...; optionally ``"cases": {stem: {...}}`` per file).
-Each becomes a case whose ``source`` is ``{"kind": "recorded", "framework",
-"provenance"}``, with profile = the framework and compliance ``EXACT``.
+Importing (:func:`import_npz_folder`): a raw recording folder holds one ``.npz``
+per case (arrays ``var``, ``accum``, ``grad``, optional ``indices``, 0-d ``lr``,
+``l1``, ``l2``, and the framework's ``var_out``, ``accum_out``) and a
+``provenance.json`` (framework version, device, build flags, date, ...;
+optionally ``"cases": {stem: {...}}`` per file). Each becomes a case whose
+``source`` is ``{"kind": "recorded", "framework", "provenance"}``, with
+profile = the framework and compliance ``EXACT``.
+
+Reading a committed recording folder (``conformance_vectors/recorded/<framework>``):
+
+* :func:`read_recorded_kernels` -- the recorded kernel calls, as vector cases
+  (the suite in ``kernels/``, MindSpore's layout, or the folder itself,
+  TensorFlow's);
+* :func:`read_provenance` -- ``provenance.json``: versions, CPU, date, ...;
+* :func:`read_records` -- a *record folder* (MindSpore's ``trajectories/`` and
+  ``behaviour/``): ``manifest.json`` (``{"format":
+  "proxadagrad-recorded-records", "format_version": 1, "records": [{"name",
+  "file", "sha256"}]}``) and per record ``<name>.json`` (the configuration,
+  ``"arrays": {key: {"dtype", "shape", "offset", "nbytes"}}`` and
+  ``"payload": {"file", "nbytes", "sha256"}``) plus ``<name>.bin`` (the arrays,
+  raw little-endian, each at an 8-byte aligned offset);
+* :func:`read_rsqrt_probe` -- TensorFlow's ``rsqrt_probe.npz`` (``x``, ``y``).
+
+Nothing is unpickled or evaluated; every checksum is checked.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .format import (
+    DTYPES,
     SEMANTICS_VERSION,
     Case,
     FormatError,
     atomic_folder,
     read_case,
+    read_suite,
     sha256,
     write_case,
     write_manifest,
 )
 
-__all__ = ["DUPLICATES", "import_npz_folder", "repro_recorded"]
+__all__ = [
+    "DUPLICATES",
+    "RECORDS_FORMAT",
+    "Record",
+    "import_npz_folder",
+    "read_provenance",
+    "read_recorded_kernels",
+    "read_records",
+    "read_rsqrt_probe",
+    "repro_recorded",
+]
 
 DUPLICATES = {"tensorflow": "sequential", "mindspore": "sum"}  # what each framework's sparse op does
+RECORDS_FORMAT = "proxadagrad-recorded-records"  # the format of a record folder's manifest.json
+RECORDS_VERSION = 1
 _REQUIRED = ("var", "accum", "grad", "lr", "l1", "l2", "var_out", "accum_out")
 
 
@@ -124,3 +157,208 @@ def repro_recorded(path: str) -> None:
     out = call_case(func, case)
     for name, exp in case.group("expected").items():
         print(f"{name}: recorded {exp!r}\n{' ' * len(name)}  engine   {out[name]!r}")
+
+
+# --- reading committed recordings ------------------------------------------------------------------
+
+
+class Record(NamedTuple):
+    """One record of a record folder: a recorded optimizer run, schedule or behaviour note.
+
+    Attributes
+    ----------
+    meta : dict
+        The record's JSON: its ``name``, ``kind`` and configuration as the
+        recording script wrote them, and where its arrays lie (``arrays``,
+        ``payload``).
+    arrays : dict of numpy.ndarray
+        The arrays by key, in native byte order.
+
+    """
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def name(self) -> str:
+        """The record's name (its file stem)."""
+        return str(self.meta["name"])
+
+
+def _json_object(raw: bytes, label: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{label}: not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise FormatError(f"{label}: top level must be a JSON object")
+    return obj
+
+
+def _file_in(folder: Path, name: object, label: str) -> Path:
+    """`folder`/`name` for a plain file name (no folders, no ``..``)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise FormatError(f"{label}: {name!r} is not a file name in its folder")
+    return folder / name
+
+
+def _read_bytes(path: Path, label: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FormatError(f"{label}: file not found") from None
+
+
+def _record_arrays(meta: dict[str, Any], blob: bytes, label: str) -> dict[str, np.ndarray]:
+    arrays = {}
+    refs = meta.get("arrays")
+    if not isinstance(refs, dict):
+        raise FormatError(f"{label}: field arrays must be an object")
+    for key, ref in refs.items():
+        where = f"{label}: field arrays.{key}"
+        if not isinstance(ref, dict) or ref.get("dtype") not in DTYPES:
+            raise FormatError(f"{where}.dtype must be one of {', '.join(DTYPES)}")
+        shape, offset, nbytes = ref.get("shape"), ref.get("offset"), ref.get("nbytes")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise FormatError(f"{where}.shape must be a list of non-negative integers")
+        dt = np.dtype(DTYPES[ref["dtype"]])
+        count = math.prod(shape)
+        if not isinstance(offset, int) or offset < 0 or offset % 8:
+            raise FormatError(f"{where}.offset must be a non-negative multiple of 8")
+        if nbytes != count * dt.itemsize or offset + count * dt.itemsize > len(blob):
+            raise FormatError(f"{where}.nbytes does not match its shape and dtype within the payload")
+        raw = np.frombuffer(blob, dt, count=count, offset=offset)
+        arrays[key] = raw.astype(dt.newbyteorder("=")).reshape(shape)
+    return arrays
+
+
+def read_records(folder: Path | str) -> dict[str, Record]:
+    """Read a record folder: every record by name, each file's SHA-256 checked against its reference.
+
+    Parameters
+    ----------
+    folder : path-like
+        A record folder (``manifest.json``, ``<name>.json``, ``<name>.bin``),
+        e.g. ``conformance_vectors/recorded/mindspore/trajectories``.
+
+    Returns
+    -------
+    dict of str to Record
+        The records in manifest order, keyed by name.
+
+    Raises
+    ------
+    FormatError
+        When the manifest is not a record manifest of this format version, a
+        file is missing, lies outside the folder or differs from its checksum,
+        or an array reference does not fit its payload. The message names the
+        file and the field.
+
+    """
+    folder = Path(folder)
+    label = f"{folder.name}/manifest.json"
+    manifest = _json_object(_read_bytes(folder / "manifest.json", label), label)
+    if (manifest.get("format"), manifest.get("format_version")) != (RECORDS_FORMAT, RECORDS_VERSION):
+        raise FormatError(f"{label}: not a {RECORDS_FORMAT!r} manifest of format_version {RECORDS_VERSION}")
+    entries = manifest.get("records")
+    if not isinstance(entries, list):
+        raise FormatError(f"{label}: field records must be a list")
+    out: dict[str, Record] = {}
+    for i, entry in enumerate(entries):
+        where = f"{label}: field records[{i}]"
+        if not isinstance(entry, dict):
+            raise FormatError(f"{where} must be an object")
+        path = _file_in(folder, entry.get("file"), f"{where}.file")
+        text = _read_bytes(path, path.name)
+        if sha256(text) != entry.get("sha256"):
+            raise FormatError(f"{path.name}: SHA-256 differs from {where}.sha256")
+        meta = _json_object(text, path.name)
+        if meta.get("name") != entry.get("name") or entry.get("name") in out:
+            raise FormatError(f"{path.name}: field name {meta.get('name')!r} differs from {where}.name")
+        payload = meta.get("payload")
+        if not isinstance(payload, dict):
+            raise FormatError(f"{path.name}: field payload must be an object")
+        blob_path = _file_in(folder, payload.get("file"), f"{path.name}: field payload.file")
+        blob = _read_bytes(blob_path, blob_path.name)
+        if len(blob) != payload.get("nbytes") or sha256(blob) != payload.get("sha256"):
+            raise FormatError(f"{blob_path.name}: size or SHA-256 differs from {path.name}'s field payload")
+        out[meta["name"]] = Record(meta, _record_arrays(meta, blob, path.name))
+    return out
+
+
+def read_provenance(folder: Path | str) -> dict[str, Any]:
+    """Read a recording folder's ``provenance.json``.
+
+    Parameters
+    ----------
+    folder : path-like
+        A recording folder, e.g. ``conformance_vectors/recorded/tensorflow``.
+
+    Returns
+    -------
+    dict
+        What the recording script wrote: framework version, CPU
+        (``cpu.model_name``, ``cpu.flags``, ...), date, seed, ops called, ...
+
+    Raises
+    ------
+    FormatError
+        When the file is missing or not a JSON object.
+
+    """
+    path = Path(folder) / "provenance.json"
+    return _json_object(_read_bytes(path, str(path)), str(path))
+
+
+def read_recorded_kernels(folder: Path | str) -> list[Case]:
+    """Read the recorded kernel calls of a recording folder as vector cases (checksums checked).
+
+    Parameters
+    ----------
+    folder : path-like
+        A recording folder: its suite lies in ``kernels/`` (MindSpore's layout,
+        beside ``trajectories/`` and ``behaviour/``) or in the folder itself
+        (TensorFlow's).
+
+    Returns
+    -------
+    list of Case
+        The cases in manifest order (profile = the framework, compliance ``EXACT``).
+
+    Raises
+    ------
+    FormatError
+        As :func:`proxadagrad_ref.vectors.read_suite`.
+
+    """
+    folder = Path(folder)
+    suite = folder / "kernels" if (folder / "kernels" / "manifest.json").is_file() else folder
+    return list(read_suite(suite))
+
+
+def read_rsqrt_probe(folder: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """Read TensorFlow's recorded ``tf.math.rsqrt`` probe (``rsqrt_probe.npz``, without pickles).
+
+    Parameters
+    ----------
+    folder : path-like
+        The TensorFlow recording folder.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        8192 float32 inputs, one per ``vrsqrtps`` table entry, and
+        ``tf.math.rsqrt(x)`` as recorded.
+
+    Raises
+    ------
+    FormatError
+        When the file is missing, holds objects, or lacks ``x`` or ``y``.
+
+    """
+    path = Path(folder) / "rsqrt_probe.npz"
+    try:
+        with np.load(path, allow_pickle=False) as probe:
+            return np.asarray(probe["x"]), np.asarray(probe["y"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise FormatError(f"{path.name}: not a readable probe without pickles ({exc})") from None

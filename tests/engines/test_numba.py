@@ -1,0 +1,124 @@
+"""The numba engine's compiled loops: any thread count, scalar ``fma``, ``rsqrt_eigen``, no contracted FMA."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from helpers import NP, assert_same_bits, needs_numba, random_inputs, run_dense
+
+from proxadagrad_ref.numerics import fparith
+from proxadagrad_ref.numerics.profiles import PROFILES
+
+
+def numba_engine():  # type: ignore[no-untyped-def]
+    from proxadagrad_ref.engines import numba
+
+    return numba
+
+
+@needs_numba
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_numba_thread_count_does_not_change_bits(name: str) -> None:
+    dtype = "float32" if "float32" in PROFILES[name].dtypes else PROFILES[name].dtypes[0]
+    inputs = random_inputs(dtype, 600_001, seed=3)  # above _NUMBA_MIN_PARALLEL: sliced over the pool
+    assert inputs[0].size > numba_engine().MIN_PARALLEL
+    want = run_dense(name, dtype, "adaptive", inputs, 0.05, 0.1, "reference")
+    for threads in (1, 2, 3, 4):
+        got = run_dense(name, dtype, "adaptive", inputs, 0.05, 0.1, "numba", threads=threads)
+        assert_same_bits(got, want)
+        w, a = (x.copy() for x in inputs[:2])
+        got = run_dense(name, dtype, "adaptive", (w, a, inputs[2]), 0.05, 0.1, "numba", threads=threads,
+                        out=(w, a))
+        assert got[0] is w and got[1] is a
+        assert_same_bits((w, a), want)  # the in-place loop
+
+
+@needs_numba
+def test_numba_scalar_fma_matches_fparith() -> None:
+    """The hardware/libm FMA (``llvm.fma``) gives _fparith's bits, midpoint ties included."""
+    import numba
+
+    from proxadagrad_ref.engines import numba as numba_mod
+
+    @numba.njit
+    def fma_loop(a, b, c, out):  # type: ignore[no-untyped-def]
+        for i in range(a.shape[0]):
+            out[i] = numba_mod._fma(a[i], b[i], c[i])
+
+    rng = np.random.default_rng(11)
+    n = 50_000
+    a = (rng.standard_normal(n) * 10.0 ** rng.integers(-20, 20, n)).astype(np.float32)
+    b = (rng.standard_normal(n) * 10.0 ** rng.integers(-20, 20, n)).astype(np.float32)
+    c = (rng.standard_normal(n) * 10.0 ** rng.integers(-40, 38, n)).astype(np.float32)
+    # Ties: a*b = 1 + 2**-24 (a float32 midpoint) and a tiny c of either sign; exact products plus/minus ulps.
+    one_plus = np.float32(1 + 2**-23)
+    tie_a = np.full(8, one_plus, np.float32)
+    tie_b = np.array([1, 1, 1, 1, 0.5, 0.5, -1, -1], np.float32)
+    tie_c = np.array(
+        [2**-60, -(2**-60), 2**-149, -(2**-149), 2**-70, -(2**-70), 2**-60, -(2**-60)], np.float32
+    )
+    edge = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3.4e38, 1e-45, -1e-45], np.float32)
+    ea, eb, ec = (x.ravel() for x in np.meshgrid(edge, edge, edge, indexing="ij"))
+    a, b, c = (np.concatenate(v) for v in ((a, tie_a, ea), (b, tie_b, eb), (c, tie_c, ec)))
+    # Products that land exactly on a float32 midpoint once c is added.
+    half_ulp = np.float32(2**-24)
+    a = np.concatenate([a, np.full(4, 1.0, np.float32)])
+    b = np.concatenate([b, np.array([1 + 2**-23, 1 - 2**-24, 1.5, 3.0], np.float32)])
+    c = np.concatenate([c, np.array([half_ulp, -half_ulp, 2**-30, -(2**-30)], np.float32)])
+    got = np.empty_like(a)
+    fma_loop(a, b, c, got)
+    with np.errstate(all="ignore"):
+        want = fparith.fma(NP, a, b, c)
+    assert_same_bits((got,), (want,))  # NaN sign/payload: see assert_same_bits
+
+
+@needs_numba
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_numba_kernel_has_no_contracted_fma(name: str) -> None:
+    """numba must not contract ``a*b + c``: the only fused operations are the formula's own ``fma`` calls."""
+    profile = PROFILES[name]
+    dtype = np.dtype("float32" if "float32" in profile.dtypes else profile.dtypes[0])
+    run_dense(name, dtype.name, "adaptive", random_inputs(dtype.name, 8), 0.05, 0.1, "numba")
+    w, a, g = random_inputs(dtype.name, 8)
+    run_dense(name, dtype.name, "adaptive", (w, a, g), 0.05, 0.1, "numba", out=(w, a))  # the in-place loop
+    for kernel in numba_engine().kernel(profile.dense, np.dtype(profile.compute_dtype(NP, dtype))):
+        ir = "\n".join(kernel.inspect_llvm().values())
+        assert "define" in ir, "no LLVM IR"
+        assert "fmuladd" not in ir, f"llvm.fmuladd (contractible multiply-add) in the {name} kernel"
+        assert not re.search(r"\b(contract|fast|reassoc)\b", ir), f"fast-math flags in the {name} kernel"
+        if "fma" in profile.dense.__code__.co_names:
+            continue  # the formula's own fma calls compile to vfmadd where the CPU has FMA
+        asm = "\n".join(kernel.inspect_asm().values()).lower()
+        for mnemonic in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub", "fmadd", "fmla"):
+            assert mnemonic not in asm, f"{mnemonic} found in the {name} kernel"
+
+
+@needs_numba
+def test_numba_rsqrt_eigen_matches_array_op() -> None:
+    """The scalar vrsqrtps table lookup + Newton step gives ops.rsqrt_eigen's bits on any float32 pattern."""
+    import numba
+
+    from proxadagrad_ref.engines.numba import SCALAR_OPS
+    from proxadagrad_ref.numerics import ops
+
+    scalar_rsqrt_eigen = SCALAR_OPS["rsqrt_eigen"]
+
+    @numba.njit
+    def rsqrt_loop(x, out):  # type: ignore[no-untyped-def]
+        for i in range(x.shape[0]):
+            out[i] = scalar_rsqrt_eigen(x[i])
+
+    rng = np.random.default_rng(5)
+    patterns = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    fi = np.finfo(np.float32)
+    edge = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, fi.smallest_subnormal, -fi.smallest_subnormal,
+                     fi.smallest_normal, fi.max, 1.0, 2.0, 4.0, 0.5, 0.25, 3.0, 1 - fi.epsneg], np.float32)
+    powers = np.ldexp(np.float32(1.0), np.arange(-126, 128)).astype(np.float32)
+    for x in (np.concatenate([patterns, edge, powers, np.nextafter(powers, np.float32(0))]),
+              np.abs(rng.standard_normal(10_000)) * 10.0 ** rng.integers(-300, 300, 10_000)):
+        got = np.empty_like(x)
+        rsqrt_loop(x, got)
+        with np.errstate(all="ignore"):
+            assert_same_bits((got,), (ops.rsqrt_eigen(x),))
