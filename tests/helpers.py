@@ -73,11 +73,8 @@ class Backend(enum.Enum):
 
 
 def engines_for(dtype: str) -> list[str]:
-    """The blockwise engines of the dense kernel for `dtype` here: NumPy, and numba where it applies."""
-    names = ["numpy"]
-    if HAS_NUMBA and dtype != "float16":
-        names.append("numba")
-    return names
+    """The blockwise engines of the dense kernel for `dtype` here: NumPy, and numba where installed."""
+    return ["numpy", "numba"] if HAS_NUMBA else ["numpy"]
 
 
 # --- bits -----------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..backends.compat import is_cupy_namespace, numpy_namespace
 from ..numerics.ops import VOCABULARY
-from ..numerics.profiles import Profile, get_profile
+from ..numerics.profiles import Profile, get_profile, hyper_dtype_name
 from . import chunked, pool, reference
 from .step import Elementwise, RowUpdate
 
@@ -269,7 +269,7 @@ def engine_info(
     --------
     >>> import numpy as np
     >>> from proxadagrad_ref import engine_info
-    >>> engine_info(np.float16)["engine"]
+    >>> engine_info(np.float16, engine="numpy")["engine"]
     'numpy'
 
     """
@@ -305,7 +305,7 @@ def warm_up(emulate: str | None = None, dtype: Any = np.float32, prox_step: str 
     profile = get_profile(emulate, prox_step, xp, dt)
     if not numba_available() or dt not in (np.float16, np.float32, np.float64):
         return
-    h = np.asarray(0.5, dt)
+    h = np.asarray(0.5, hyper_dtype_name(dt.name))  # as the kernels hand them over
     formulas = {profile.dense, profile.sparse, profile.tail, profile.sparse_tail, profile.sparse_column}
     for formula in formulas - {None}:
         assert formula is not None

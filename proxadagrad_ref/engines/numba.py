@@ -629,7 +629,9 @@ def kernel(formula: Formula, compute: np.dtype[Any], kind: str = "dense") -> Any
 
 
 def _scalars(hyper: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-    return hyper[0][()], hyper[1][()], hyper[2][()]
+    """The 0-d hyper-parameters as scalars numba takes (a float16 one widened exactly to float32)."""
+    lr, l1, l2 = (h[()].astype(np.float32) if h.dtype == np.float16 else h[()] for h in hyper)
+    return lr, l1, l2
 
 
 def evaluate(task: Elementwise, flat: tuple[np.ndarray, ...], *, in_place: bool, threads: int) -> None:

@@ -122,3 +122,41 @@ def test_numba_rsqrt_eigen_matches_array_op() -> None:
         rsqrt_loop(x, got)
         with np.errstate(all="ignore"):
             assert_same_bits((got,), (ops.rsqrt_eigen(x),))
+
+
+@needs_numba
+def test_float16_bits_widen_and_round_as_numpy_does() -> None:
+    """The float16 loops' load and store: every half widened exactly; every midpoint rounded to even."""
+    import numba
+
+    from proxadagrad_ref.engines.numba import float64_to_half, half_to_float64
+
+    @numba.njit
+    def widen(h, out):  # type: ignore[no-untyped-def]
+        for i in range(h.shape[0]):
+            out[i] = half_to_float64(h[i])
+
+    @numba.njit
+    def narrow(x, out):  # type: ignore[no-untyped-def]
+        for i in range(x.shape[0]):
+            out[i] = float64_to_half(x[i])
+
+    every = np.arange(1 << 16, dtype=np.uint16)
+    wide = np.empty(every.size)
+    widen(every, wide)
+    want = every.view(np.float16).astype(np.float64)
+    same = (wide.view(np.uint64) == want.view(np.uint64)) | (np.isnan(wide) & np.isnan(want))
+    assert same.all(), every[~same][:5]
+    halves = np.unique(want[np.isfinite(want)])
+    mid = (halves[1:] + halves[:-1]) / 2  # every tie, and its two neighbours
+    rng = np.random.default_rng(7)
+    x = np.concatenate([mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf), halves,
+                        rng.standard_normal(200_000) * 10.0 ** rng.integers(-12, 7, 200_000),
+                        [65519.99, 65520.0, -65520.0, 1e300, 5e-324, -0.0, np.inf, -np.inf]])
+    got = np.empty(x.size, np.uint16)
+    narrow(x, got)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got, x.astype(np.float16).view(np.uint16))
+    nan = np.empty(2, np.uint16)
+    narrow(np.array([np.nan, -np.nan]), nan)
+    assert np.isnan(nan.view(np.float16)).all() and (nan >> 15).tolist() == [0, 1]
