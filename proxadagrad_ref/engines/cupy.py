@@ -71,6 +71,7 @@ __all__ = [
     "PREAMBLE",
     "evaluate",
     "fused_refusal",
+    "group_counts",
     "kernel_source",
     "rows_kernel_source",
     "sum_duplicates",
@@ -314,6 +315,19 @@ def update_rows(
     return var, accum
 
 
+def group_counts(widths: list[int]) -> np.ndarray:
+    """Occurrences of each group of :class:`proxadagrad_ref.kernels.grads.Groups` from its ``widths``.
+
+    ``widths[r]`` is the number of groups with more than ``r`` occurrences, the
+    groups sorted by decreasing count, so group ``j`` occurs once for every
+    ``r`` with ``j < widths[r]``.
+    """
+    counts = np.zeros(widths[0] if widths else 0, np.int64)
+    for width in widths:
+        counts[:width] += 1
+    return counts
+
+
 def sum_duplicates(
     rows: Array, groups: Any, xp: Namespace, dtype: Any = None
 ) -> tuple[Array, Array]:  # pragma: no cover - needs CuPy and a GPU
@@ -326,16 +340,14 @@ def sum_duplicates(
     """
     total_dtype = rows.dtype if dtype is None else np.dtype(dtype)
     n = int(groups.unique.shape[0])
-    counts = np.zeros(n, np.int64)
-    for width in groups.widths:
-        counts[:width] += 1
+    counts = group_counts(groups.widths)
     inner = int(np.prod(rows.shape[1:], dtype=np.int64))
     total = xp.empty((n, *rows.shape[1:]), dtype=total_dtype, device=device(rows))
     kernel = _kernel(*sum_rows_source(rows.dtype, total_dtype))
     kernel(
         xp.reshape(rows, (-1,)),  # a C-order copy when rows is not C-contiguous
-        xp.astype(groups.order, xp.int64),
-        xp.astype(groups.starts, xp.int64),
+        xp.astype(groups.order, xp.int64, copy=False),
+        xp.astype(groups.starts, xp.int64, copy=False),
         xp.asarray(counts, device=device(rows)),
         inner,
         total.reshape(-1),
