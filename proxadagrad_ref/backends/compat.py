@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "FLOAT_NAMES",
+    "any_negative",
     "array_namespace",
     "astype",
     "device",
@@ -168,6 +169,30 @@ def non_negative(xp: Namespace, x: Array) -> Array:
     if is_cupy_namespace(xp):
         return _non_negative_bits(x, dtype_name(xp, x.dtype))
     return x >= 0
+
+
+_ANY_NEGATIVE: list[Any] = []
+
+
+def any_negative(xp: Namespace, x: Array) -> bool:
+    """True when some entry of the floating array `x` is ``< 0`` (NaN is not), subnormals included.
+
+    On CuPy: one reduction over the bits (integer comparisons only, no
+    temporary array), so a check of a whole table costs one read of it.
+    """
+    if not is_cupy_namespace(xp):
+        return bool(xp.any(x < 0))
+    if not _ANY_NEGATIVE:
+        import cupy
+
+        _ANY_NEGATIVE.append(
+            cupy.ReductionKernel(
+                "U bits, U sign, U neg_inf", "bool y", "bits > sign && bits <= neg_inf",
+                "a || b", "y = a", "false", "pa_any_negative",
+            )
+        )
+    view, sign, neg_inf, _ = _BITS[dtype_name(xp, x.dtype)]
+    return bool(_ANY_NEGATIVE[0](x.view(view), view(sign), view(neg_inf)))
 
 
 def astype(xp: Namespace, x: Array, dtype: Any) -> Array:

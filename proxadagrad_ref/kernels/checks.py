@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backends.compat import (
     FLOAT_NAMES,
+    any_negative,
     array_namespace,
     astype,
     device,
@@ -142,6 +143,8 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
             raise TypeError(f"{name} must have a floating dtype, got {dtype_name(xp, value.dtype)}")  # type: ignore[attr-defined]
         with np.errstate(over="ignore"):  # overflow to inf is reported below, naming the argument
             rounded = astype(xp, value, hyper_dtype)
+        if bool(xp.isfinite(rounded)) and bool(non_negative(xp, rounded)):
+            return rounded
     else:
         try:
             number = float(value)  # type: ignore[arg-type]
@@ -150,19 +153,17 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
                 f"{name} must be a finite number >= 0 in {dtype_name(xp, hyper_dtype)}, got an integer "
                 f"of {int(value).bit_length()} bits"  # type: ignore[call-overload]
             ) from None
-        with np.errstate(over="ignore"):
-            rounded = xp.asarray(number, dtype=hyper_dtype, device=device(var))
-    if not bool(xp.isfinite(rounded)) or not bool(non_negative(xp, rounded)):
-        wanted = dtype_name(xp, hyper_dtype)
-        raise ValueError(f"{name} must be a finite number >= 0 in {wanted}, got {value!r}")
-    return rounded
+        with np.errstate(over="ignore"):  # checked on the host: no device round trip, NumPy's rounding
+            host = np.asarray(number, dtype=dtype_name(xp, hyper_dtype))
+        if bool(np.isfinite(host)) and bool(host >= 0):
+            return xp.asarray(number, dtype=hyper_dtype, device=device(var))
+    raise ValueError(f"{name} must be a finite number >= 0 in {dtype_name(xp, hyper_dtype)}, got {value!r}")
 
 
 def check_non_negative(name: str, x: Array, xp: Namespace) -> None:
     """Refuse negative entries (NaN is allowed: it propagates as documented)."""
-    below = negative(xp, x)  # x < 0, subnormals included on every library
-    if bool(xp.any(below)):  # 0-d arrays too (an empty one has no negative entry)
-        count = int(xp.sum(xp.astype(below, xp.int64)))
+    if any_negative(xp, x):  # 0-d arrays too (an empty one has no negative entry); subnormals included
+        count = int(xp.sum(xp.astype(negative(xp, x), xp.int64)))
         raise ValueError(f"{name} must be non-negative; it has {count} negative entries")
 
 

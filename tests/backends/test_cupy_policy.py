@@ -216,3 +216,173 @@ extern "C" void step(long n, const float* w_, const float* a_, const double* g_,
         both_nan = np.isnan(x) & np.isnan(y)
         assert np.array_equal(x.view(np.uint32)[~both_nan], y.view(np.uint32)[~both_nan])
         assert np.array_equal(np.isnan(x), np.isnan(y))
+
+
+# On a GPU (scripts/gpu_check.sh): every profile and dtype through "auto" and "reference" gives NumPy's bits.
+
+
+def _cupy() -> Any:
+    """CuPy with a device, or a skip that says why not."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except ImportError:
+        pytest.skip("CuPy is not installed")
+    except Exception as exc:  # CuPy present but no driver or device
+        pytest.skip(f"CuPy cannot reach a CUDA device ({type(exc).__name__})")
+    return cupy
+
+
+def edge_triples(dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every combination of edge values for ``(w, a, g)``, ``a`` among the non-negative ones."""
+    values = edge_values(dtype)
+    with np.errstate(invalid="ignore"):
+        non_negative = values[(values >= 0) | np.isnan(values)]
+    w, a, g = (x.ravel() for x in np.meshgrid(values, non_negative, values, indexing="ij"))
+    return w.copy(), a.copy(), g.copy()
+
+
+def same_bits(got: Any, want: np.ndarray) -> None:
+    from proxadagrad_ref.backends.compat import to_numpy
+
+    got = to_numpy(got)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[want.dtype.itemsize]
+    both_nan = np.isnan(got) & np.isnan(want)
+    differ = np.flatnonzero((got.view(unsigned) != want.view(unsigned)) & ~both_nan)
+    first = differ[:5]
+    assert not differ.size, f"{differ.size} differ, at {first}: {got.ravel()[first]} vs {want.ravel()[first]}"
+
+
+STEPS = [
+    (None if name == "exact" else name, dtype, step)
+    for name, profile in sorted(PROFILES.items())
+    for dtype in profile.dtypes
+    for step in profile.prox_steps
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("emulate", "dtype", "step"), STEPS)
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_cupy_dense_steps_give_numpy_s_bits(emulate: str | None, dtype: str, step: str, engine: str,
+                                            inplace: bool) -> None:
+    """Fused where the formula has a C++ form, on the host elsewhere (TensorFlow, float16): NumPy's bits."""
+    cupy = _cupy()
+    from proxadagrad_ref import apply_proximal_adagrad
+
+    w, a, g = edge_triples(dtype)
+    for l1, l2 in ((0.0, 0.0), (0.05, 0.1), (1e-40, 0.0)):
+        kw: dict[str, Any] = {"prox_step": step, "emulate": emulate}
+        want = apply_proximal_adagrad(w, a, 0.1, l1, l2, g, **kw, engine="reference")
+        dw, da, dg = (cupy.asarray(x) for x in (w, a, g))
+        got = apply_proximal_adagrad(dw, da, 0.1, l1, l2, dg, **kw, engine=engine, inplace=inplace)
+        assert (got[0] is dw and got[1] is da) == inplace
+        same_bits(got[0], want[0])
+        same_bits(got[1], want[1])
+
+
+SPARSE_STEPS = [
+    (None if name == "exact" else name, dtype, step)
+    for name, profile in sorted(PROFILES.items())
+    for dtype in profile.sparse_dtypes or profile.dtypes
+    for step in profile.prox_steps
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("emulate", "dtype", "step"), SPARSE_STEPS)
+@pytest.mark.parametrize("inner", [1, 7, 8])
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+def test_cupy_sparse_steps_give_numpy_s_bits(emulate: str | None, dtype: str, step: str, inner: int,
+                                             engine: str) -> None:
+    """Distinct and repeated rows (summed on the device by the generated kernel), subnormal gradients."""
+    cupy = _cupy()
+    from proxadagrad_ref import sparse_apply_proximal_adagrad
+
+    rng = np.random.default_rng(inner)
+    rows = 600
+    values = edge_values(dtype)
+    w = rng.choice(values, (rows, inner))
+    a = np.abs(rng.choice(values, (rows, inner)))
+    tiny = np.finfo(dtype).smallest_subnormal
+    for idx in (rng.choice(rows, 200, replace=False), rng.integers(0, rows, 400)):
+        subnormal = (rng.integers(-20, 21, (idx.shape[0], inner)) * tiny).astype(dtype)
+        edges = rng.choice(values, (idx.shape[0], inner))
+        g = np.where(rng.random((idx.shape[0], inner)) < 0.2, edges, subnormal)
+        kw: dict[str, Any] = {"prox_step": step, "emulate": emulate}
+        for inplace in (False, True):
+            want = sparse_apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, idx, **kw, engine="reference")
+            dv, da, dg, di = (cupy.asarray(x) for x in (w, a, g, idx))
+            got = sparse_apply_proximal_adagrad(dv, da, 0.1, 0.05, 0.1, dg, di, **kw, engine=engine,
+                                                inplace=inplace)
+            same_bits(got[0], want[0])
+            same_bits(got[1], want[1])
+
+
+@pytest.mark.gpu
+def test_cupy_refuses_what_numpy_refuses_subnormals_included() -> None:
+    """A negative subnormal accumulator or learning rate is refused as on NumPy (CuPy's ``<`` passes it)."""
+    cupy = _cupy()
+    from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
+
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    w = cupy.ones(4, cupy.float32)
+    a = cupy.asarray(np.array([0.1, -tiny, 0.2, 0.0], np.float32))
+    with pytest.raises(ValueError, match="accum must be non-negative; it has 1 negative"):
+        apply_proximal_adagrad(w, a, 0.1, 0.0, 0.0, w)
+    with pytest.raises(ValueError, match="accum \\(touched rows\\) must be non-negative"):
+        sparse_apply_proximal_adagrad(w.reshape(4, 1), a.reshape(4, 1), 0.1, 0.0, 0.0, w[:2].reshape(2, 1),
+                                      cupy.asarray(np.array([0, 1])))
+    with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+        apply_proximal_adagrad(w, cupy.ones(4, cupy.float32), -tiny, 0.0, 0.0, w)
+    with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+        apply_proximal_adagrad(w, cupy.ones(4, cupy.float32), cupy.asarray(-tiny, cupy.float32), 0.0, 0.0, w)
+
+
+@pytest.mark.gpu
+def test_cupy_hyper_parameters_are_rounded_as_numpy_rounds() -> None:
+    """A float64 0-d l1 of 1e-40 is a float32 subnormal for a float32 step (CuPy's astype would give 0)."""
+    cupy = _cupy()
+    from proxadagrad_ref import apply_proximal_adagrad
+
+    w, a, g = edge_triples("float32")
+    want = apply_proximal_adagrad(w, a, 1e-30, np.asarray(1e-40), 0.0, g, engine="reference")
+    got = apply_proximal_adagrad(cupy.asarray(w), cupy.asarray(a), 1e-30, cupy.asarray(1e-40), 0.0,
+                                 cupy.asarray(g))
+    same_bits(got[0], want[0])
+    same_bits(got[1], want[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("emulate", [None, "mindspore"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_cupy_optimizer_stages_give_numpy_s_bits(emulate: str | None, sparse: bool) -> None:
+    """Weight decay, loss scale, centralization, duplicate sums: on the host for CuPy parameters."""
+    cupy = _cupy()
+    from proxadagrad_ref import Parameter, ProximalAdagrad
+
+    rng = np.random.default_rng(4)
+    tiny = np.finfo(np.float32).smallest_subnormal
+    w0 = (rng.integers(-30, 31, (64, 8)) * tiny).astype(np.float32)
+    w0[::3] = rng.standard_normal((22, 8)).astype(np.float32)
+    if sparse:
+        idx = rng.integers(0, 64, 50)
+        values = (rng.integers(-30, 31, (50, 8)) * tiny).astype(np.float32)
+        grads = [(idx, values), (cupy.asarray(idx), cupy.asarray(values))]
+    else:
+        dense = (rng.integers(-30, 31, (64, 8)) * tiny).astype(np.float32)
+        grads = [dense, cupy.asarray(dense)]
+    results = []
+    for data, grad in zip((w0.copy(), cupy.asarray(w0)), grads, strict=True):
+        p = Parameter(data, name="w")
+        opt = ProximalAdagrad([{"params": [p], "grad_centralization": not sparse, "weight_decay": 1e-3}],
+                              learning_rate=0.1, l1=1e-3, loss_scale=4.0, emulate=emulate, accum=1e-30)
+        for _ in range(3):
+            opt((grad,))
+        results.append((p.data, opt.accum[0]))
+    same_bits(results[1][0], results[0][0])
+    same_bits(results[1][1], results[0][1])
