@@ -364,7 +364,7 @@ class _Captured(Exception):
 @needs_nvrtc
 @pytest.mark.parametrize("kernel", [k for k in UNIQUE if "l1=0.05-l2=0.1" in k.id or k.id.startswith("sum")],
                          ids=lambda k: k.id)
-def test_cupy_s_own_compile_path_passes_these_options_and_gets_this_ptx(
+def test_the_compile_path_of_cupy_passes_these_options_and_gets_this_ptx(
     kernel: Kernel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CuPy's ``compile_with_cache`` (what ElementwiseKernel calls), stopped just after NVRTC has compiled."""
