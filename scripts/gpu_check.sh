@@ -20,7 +20,8 @@
 #                    one in a temporary folder, removed at the end.
 #   PYTHON           the interpreter that creates it (default: python3).
 #
-# The JSON is written whatever happens; the exit status is 0 only when everything ran and every
+# Without a GPU, or when the install fails, it stops at once with the error. From the tests on, the
+# JSON is written whatever happens; the exit status is 0 only when everything ran and every
 # selected test passed (a missed benchmark target is reported, not an error).
 set -euo pipefail
 
@@ -35,7 +36,7 @@ for arg in "$@"; do
     case "$arg" in
         --dry-run) dry_run=1 ;;
         -h | --help)
-            sed -n "2,24p" "$0"
+            sed -n "2,25p" "$0"
             exit 0
             ;;
         -*) die "unknown option $arg (see --help)" ;;
