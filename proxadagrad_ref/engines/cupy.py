@@ -68,6 +68,7 @@ from .step import Elementwise, RowUpdate
 __all__ = [
     "CUPY_OPTIONS",
     "KERNEL_OPTIONS",
+    "NAME",
     "PREAMBLE",
     "evaluate",
     "fused_refusal",
@@ -103,6 +104,7 @@ PREAMBLE = ccode.PREAMBLE
 """The kernels' preamble: the formula vocabulary (device branch: inline PTX)."""
 
 NAME = "proxadagrad_step"
+"""The name of every kernel of this module (CuPy's kernel name, as profilers show it)."""
 
 _C_TYPE = {"float32": "float", "float64": "double"}
 _KERNELS: dict[tuple[str, str, str], Any] = {}

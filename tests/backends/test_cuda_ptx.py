@@ -49,7 +49,7 @@ def _nvrtc_missing() -> str | None:
     try:
         nvrtc.version()
     except OSError as exc:
-        return f"NVRTC cannot be loaded (pip install nvidia-cuda-nvrtc-cu12): {str(exc).splitlines()[0]}"
+        return f"NVRTC cannot be loaded: {str(exc).splitlines()[0]}"
     return None
 
 
