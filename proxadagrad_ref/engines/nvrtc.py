@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["NVRTCError", "compile_ptx", "instructions", "library", "version"]
+__all__ = ["NVRTCError", "compile_cubin", "compile_ptx", "instructions", "library", "version"]
 
 _LOCK = threading.Lock()
 _LOADED: list[ctypes.CDLL] = []
@@ -73,9 +73,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     ]
     lib.nvrtcCompileProgram.argtypes = [ctypes.c_void_p, ctypes.c_int, strings]
     lib.nvrtcDestroyProgram.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
-    for name in ("nvrtcGetPTXSize", "nvrtcGetProgramLogSize"):
+    for name in ("nvrtcGetPTXSize", "nvrtcGetCUBINSize", "nvrtcGetProgramLogSize"):
         getattr(lib, name).argtypes = [ctypes.c_void_p, size_p]
-    for name in ("nvrtcGetPTX", "nvrtcGetProgramLog"):
+    for name in ("nvrtcGetPTX", "nvrtcGetCUBIN", "nvrtcGetProgramLog"):
         getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 
 
@@ -119,13 +119,32 @@ def _check(lib: ctypes.CDLL, status: int, what: str, log: str = "") -> None:
         raise NVRTCError(f"{what}: {lib.nvrtcGetErrorString(status).decode()}", log)
 
 
-def _text(lib: ctypes.CDLL, program: ctypes.c_void_p, what: str) -> bytes:
-    """The program's PTX (``what="PTX"``) or log (``"ProgramLog"``), as NVRTC returns it."""
+def _output(lib: ctypes.CDLL, program: ctypes.c_void_p, what: str) -> bytes:
+    """The program's ``"PTX"``, ``"CUBIN"`` or ``"ProgramLog"`` as NVRTC gives it (text: without its NUL)."""
     size = ctypes.c_size_t()
     _check(lib, getattr(lib, f"nvrtcGet{what}Size")(program, ctypes.byref(size)), f"nvrtcGet{what}Size")
     buffer = ctypes.create_string_buffer(size.value)
     _check(lib, getattr(lib, f"nvrtcGet{what}")(program, buffer), f"nvrtcGet{what}")
-    return buffer.value
+    return buffer.raw if what == "CUBIN" else buffer.value
+
+
+def _compile(source: str, options: Sequence[str], arch: str, name: str, what: str) -> tuple[bytes, str]:
+    lib = library()
+    program = ctypes.c_void_p()
+    _check(
+        lib,
+        lib.nvrtcCreateProgram(ctypes.byref(program), source.encode(), name.encode(), 0, None, None),
+        "nvrtcCreateProgram",
+    )
+    try:
+        arguments = [f"-arch={arch}", *options]
+        array = (ctypes.c_char_p * len(arguments))(*(a.encode() for a in arguments))
+        status = lib.nvrtcCompileProgram(program, len(arguments), array)
+        log = _output(lib, program, "ProgramLog").decode(errors="replace")
+        _check(lib, status, "nvrtcCompileProgram " + " ".join(arguments), log)
+        return _output(lib, program, what), log
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(program))
 
 
 def compile_ptx(
@@ -154,22 +173,19 @@ def compile_ptx(
         No libnvrtc (see :func:`library`).
 
     """
-    lib = library()
-    program = ctypes.c_void_p()
-    _check(
-        lib,
-        lib.nvrtcCreateProgram(ctypes.byref(program), source.encode(), name.encode(), 0, None, None),
-        "nvrtcCreateProgram",
-    )
-    try:
-        arguments = [f"-arch={arch}", *options]
-        array = (ctypes.c_char_p * len(arguments))(*(a.encode() for a in arguments))
-        status = lib.nvrtcCompileProgram(program, len(arguments), array)
-        log = _text(lib, program, "ProgramLog").decode(errors="replace")
-        _check(lib, status, "nvrtcCompileProgram " + " ".join(arguments), log)
-        return _text(lib, program, "PTX").decode(), log
-    finally:
-        lib.nvrtcDestroyProgram(ctypes.byref(program))
+    ptx, log = _compile(source, options, arch, name, "PTX")
+    return ptx.decode(), log
+
+
+def compile_cubin(
+    source: str, options: Sequence[str] = (), *, arch: str = "sm_90", name: str = "kernel.cu"
+) -> tuple[bytes, str]:
+    """``(cubin, log)``: `source` compiled by NVRTC and its built-in ptxas for real architecture `arch`.
+
+    The machine code a GPU of `arch` (``sm_XX``) runs, as CuPy loads it; no
+    such GPU is needed. Options and errors as for :func:`compile_ptx`.
+    """
+    return _compile(source, options, arch, name, "CUBIN")
 
 
 _INSTRUCTION = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][\w.]*)\s")

@@ -15,8 +15,9 @@ and its PTX is read:
   root; every floating-point instruction is one the primitives of
   :mod:`proxadagrad_ref.engines.ccode` write (no ``.approx``, ``rcp``,
   ``rsqrt``, ``max``/``min``);
-* the PTX is the same without ``-ftz=true`` and under ``--use_fast_math``:
-  no option changes the arithmetic.
+* the PTX is the same without ``-ftz=true`` and under ``--use_fast_math``, and
+  so is the machine code ptxas makes of it (``sm_90``): no option changes the
+  arithmetic.
 
 The counts expected come from the formula's trace (what NumPy computes), not
 from the generated text. The kernel source is a reconstruction of CuPy 14's
@@ -249,6 +250,24 @@ def test_ptx_does_not_depend_on_the_options(kernel: Kernel) -> None:
     assert ptx_of(source, FAST) == cupy_ptx
 
 
+REPRESENTATIVE = [k for k in UNIQUE if "l1=0.05-l2=0.1" in k.id or k.id.startswith("sum")]
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("kernel", REPRESENTATIVE, ids=[k.id for k in REPRESENTATIVE])
+def test_the_machine_code_does_not_depend_on_the_options(kernel: Kernel) -> None:
+    """After ptxas (NVRTC's own, ``sm_90``: H100, H200): the same cubin, byte for byte, whatever the options.
+
+    ptxas contracts multiplies and adds by default; an instruction with an
+    explicit rounding (``.rn``) it leaves alone.
+    """
+    source = STAND_INS + cupy_source(kernel)
+    cubin = nvrtc.compile_cubin(source, cupy_engine.CUPY_OPTIONS, arch="sm_90")[0]
+    assert cubin[:4] == b"\x7fELF"
+    assert nvrtc.compile_cubin(source, PRECISE, arch="sm_90")[0] == cubin
+    assert nvrtc.compile_cubin(source, FAST, arch="sm_90")[0] == cubin
+
+
 def test_the_kernels_cover_every_formula_with_a_c_form() -> None:
     covered = {(name, part, dtype) for name, _, dtype, part in _formula_cases()}
     assert covered == {
@@ -362,8 +381,7 @@ class _Captured(Exception):
 
 
 @needs_nvrtc
-@pytest.mark.parametrize("kernel", [k for k in UNIQUE if "l1=0.05-l2=0.1" in k.id or k.id.startswith("sum")],
-                         ids=lambda k: k.id)
+@pytest.mark.parametrize("kernel", REPRESENTATIVE, ids=[k.id for k in REPRESENTATIVE])
 def test_the_compile_path_of_cupy_passes_these_options_and_gets_this_ptx(
     kernel: Kernel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
