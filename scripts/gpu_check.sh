@@ -104,7 +104,7 @@ lap device
 echo "== tests"
 selection="cupy or cuda"
 pytest_args=(-q -p no:cacheprovider -rs -k "$selection" --junitxml "$work/junit.xml")
-if ! HYPOTHESIS_PROFILE=ci timeout 180 "$py" -m pytest "${pytest_args[@]}" tests; then
+if ! HYPOTHESIS_PROFILE=ci timeout 240 "$py" -m pytest "${pytest_args[@]}" tests; then
     record "pytest -k '$selection': failures, errors or a timeout (see above)"
 fi
 lap tests
