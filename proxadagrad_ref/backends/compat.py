@@ -16,7 +16,9 @@ import numpy as np
 
 __all__ = [
     "FLOAT_NAMES",
+    "any_negative",
     "array_namespace",
+    "astype",
     "device",
     "dtype_name",
     "is_array",
@@ -24,6 +26,8 @@ __all__ = [
     "is_numpy_namespace",
     "namespace",
     "namespace_name",
+    "negative",
+    "non_negative",
     "numpy_namespace",
     "scatter_rows",
     "supports_fancy_setitem",
@@ -133,6 +137,80 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "get"):  # CuPy
         return np.asarray(x.get())
     return np.from_dlpack(x)
+
+
+# CuPy compiles every kernel, its comparisons and conversions included, with flush-to-zero (see
+# proxadagrad_ref.engines.cupy): a float32 subnormal compares as a zero there and converts to one.
+# The three helpers below give NumPy's answers on every library.
+
+_BITS = {  # unsigned view, the sign bit, the bits of -inf, the bits of +inf
+    "float16": (np.uint16, 0x8000, 0xFC00, 0x7C00),
+    "float32": (np.uint32, 0x8000_0000, 0xFF80_0000, 0x7F80_0000),
+    "float64": (np.uint64, 0x8000_0000_0000_0000, 0xFFF0_0000_0000_0000, 0x7FF0_0000_0000_0000),
+}
+
+
+def _negative_bits(x: Array, dtype: str) -> Array:
+    """``x < 0`` read off the bits: sign bit set, magnitude non-zero and at most infinity (NaN is not)."""
+    view, sign, neg_inf, _ = _BITS[dtype]
+    bits = x.view(view)
+    return (bits > view(sign)) & (bits <= view(neg_inf))
+
+
+def _non_negative_bits(x: Array, dtype: str) -> Array:
+    """``x >= 0`` read off the bits: +0 up to +inf, or -0 (NaN is not)."""
+    view, sign, _, inf = _BITS[dtype]
+    bits = x.view(view)
+    return (bits <= view(inf)) | (bits == view(sign))
+
+
+def negative(xp: Namespace, x: Array) -> Array:
+    """``x < 0`` for a floating array of `xp`, subnormals included (on CuPy: from the bits)."""
+    if is_cupy_namespace(xp):
+        return _negative_bits(x, dtype_name(xp, x.dtype))
+    return x < 0
+
+
+def non_negative(xp: Namespace, x: Array) -> Array:
+    """``x >= 0`` for a floating array of `xp` (NaN: False), subnormals included (on CuPy: from the bits)."""
+    if is_cupy_namespace(xp):
+        return _non_negative_bits(x, dtype_name(xp, x.dtype))
+    return x >= 0
+
+
+_ANY_NEGATIVE: list[Any] = []
+
+
+def any_negative(xp: Namespace, x: Array) -> bool:
+    """True when some entry of the floating array `x` is ``< 0`` (NaN is not), subnormals included.
+
+    On CuPy: one reduction over the bits (integer comparisons only, no
+    temporary array), so a check of a whole table costs one read of it.
+    """
+    if not is_cupy_namespace(xp):
+        return bool(xp.any(x < 0))
+    if not _ANY_NEGATIVE:
+        import cupy
+
+        _ANY_NEGATIVE.append(
+            cupy.ReductionKernel(
+                "U bits, U sign, U neg_inf", "bool y", "bits > sign && bits <= neg_inf",
+                "a || b", "y = a", "false", "pa_any_negative",
+            )
+        )
+    view, sign, neg_inf, _ = _BITS[dtype_name(xp, x.dtype)]
+    return bool(_ANY_NEGATIVE[0](x.view(view), view(sign), view(neg_inf)))
+
+
+def astype(xp: Namespace, x: Array, dtype: Any) -> Array:
+    """``xp.astype(x, dtype)`` rounded as NumPy rounds, subnormals included; for small arrays.
+
+    On CuPy the conversion is made on the host (a copy each way), so use it
+    for hyper-parameters, not for whole tables.
+    """
+    if is_cupy_namespace(xp):
+        return xp.asarray(to_numpy(x).astype(dtype_name(xp, dtype)), device=device(x))
+    return xp.astype(x, dtype)
 
 
 def supports_fancy_setitem(xp: Namespace) -> bool:

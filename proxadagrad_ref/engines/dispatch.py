@@ -18,12 +18,16 @@ bit. The engines evaluate the *same* formula function:
     (numba) is installed.
 ``"cupy"``
     CuPy arrays: the formula as one fused elementwise kernel whose C++ body is
-    generated from the formula (:mod:`.cupy`). Opt-in: its body is verified
-    on the CPU, the kernel not yet on a GPU.
+    generated from the formula (:mod:`.cupy`), every float operation inline
+    PTX that CuPy's forced ``-ftz=true`` cannot flush.
 
 ``"auto"`` picks numba where it applies and is installed, else chunked NumPy,
 else the reference engine (non-NumPy namespaces, non-contiguous or
 overlapping arrays). :func:`engine_info` says which engine a call would use.
+CuPy arrays never run through CuPy's own (flushing) float operations:
+``"auto"`` runs the fused kernel where one applies and the NumPy engines on
+host copies elsewhere, ``"reference"`` the reference engine on host copies
+(:mod:`.cupy` gives the evidence).
 Block size and thread count never change a result: the engine tests compare
 all engines bit for bit, over several block sizes and thread counts.
 """
@@ -35,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.compat import is_cupy_namespace, numpy_namespace
+from ..backends.compat import is_cupy_namespace, non_negative, numpy_namespace
 from ..numerics.ops import VOCABULARY
 from ..numerics.profiles import Profile, get_profile, hyper_dtype_name
 from . import chunked, pool, reference
@@ -158,10 +162,10 @@ def evaluate(
     read before it is written) and `out` is returned; otherwise two new arrays.
     `chunk` (chunked NumPy engine) and `threads` (both NumPy engines) never change a bit.
     """
-    if engine == "cupy":  # opt-in until it has run on a GPU in the tests (see .cupy)
-        from . import cupy
+    if engine == "cupy" or (engine in ("auto", "reference") and is_cupy_namespace(task.xp)):
+        from . import cupy  # CuPy's own float operations flush subnormals: see .cupy
 
-        return cupy.evaluate(task, out)
+        return cupy.evaluate(task, out, engine)
     arrays = (task.var, task.accum, task.grad) if out is None else (task.var, task.accum, task.grad, *out)
     flat = _flat(arrays) if task.xp is numpy_namespace() else None
     fast_ok = flat is not None and not _overlap(task, out)
@@ -209,7 +213,7 @@ def rows_non_negative(xp: Namespace, accum: Array, idx: Array) -> bool:
             return bool(compiled(accum.reshape(accum.shape[0], -1), idx))
     rows = xp.take(accum, idx, axis=0)
     with np.errstate(invalid="ignore"):
-        return bool(xp.all(rows >= 0))
+        return bool(xp.all(non_negative(xp, rows)))  # rows >= 0, subnormals included on every library
 
 
 def update_rows(
@@ -220,14 +224,14 @@ def update_rows(
     Unless ``task.checked``, the touched accumulators are checked first (a
     negative or NaN one: None). numba (``engine`` ``"auto"`` or ``"numba"``): C-contiguous float32/float64
     NumPy tables, gradient rows of the table's dtype family, int64 indices,
-    nothing overlapping. CuPy (``engine="cupy"``): see :mod:`.cupy`. None means
+    nothing overlapping. CuPy (``engine`` ``"auto"`` or ``"cupy"``): see :mod:`.cupy`. None means
     nothing has been written or copied: the caller's general path (gather,
     evaluate, scatter) applies. Returns ``(var, accum)`` updated in place, or updated copies.
     """
-    if engine == "cupy":
+    if engine == "cupy" or is_cupy_namespace(task.xp):
         from . import cupy
 
-        return cupy.update_rows(task, inplace=inplace)
+        return cupy.update_rows(task, inplace=inplace, engine=engine)
     if engine not in ("auto", "numba") or not _fused_rows_apply(task):
         return None
     from . import numba

@@ -15,7 +15,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..backends.compat import FLOAT_NAMES, array_namespace, device, dtype_name, is_array, namespace_name
+from ..backends.compat import (
+    FLOAT_NAMES,
+    any_negative,
+    array_namespace,
+    astype,
+    device,
+    dtype_name,
+    is_array,
+    namespace_name,
+    negative,
+    non_negative,
+)
 from ..backends.host import is_dask
 from ..engines.step import Elementwise
 from ..numerics.profiles import Formula, Profile, get_profile, hyper_dtype_name
@@ -132,7 +143,9 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
         if dtype_name(xp, value.dtype) not in FLOAT_NAMES:  # type: ignore[attr-defined]
             raise TypeError(f"{name} must have a floating dtype, got {dtype_name(xp, value.dtype)}")  # type: ignore[attr-defined]
         with np.errstate(over="ignore"):  # overflow to inf is reported below, naming the argument
-            rounded = xp.astype(value, hyper_dtype)
+            rounded = astype(xp, value, hyper_dtype)
+        if bool(xp.isfinite(rounded)) and bool(non_negative(xp, rounded)):
+            return rounded
     else:
         try:
             number = float(value)  # type: ignore[arg-type]
@@ -141,18 +154,17 @@ def check_hyperparameter(name: str, value: object, var: Array, xp: Namespace) ->
                 f"{name} must be a finite number >= 0 in {dtype_name(xp, hyper_dtype)}, got an integer "
                 f"of {int(value).bit_length()} bits"  # type: ignore[call-overload]
             ) from None
-        with np.errstate(over="ignore"):
-            rounded = xp.asarray(number, dtype=hyper_dtype, device=device(var))
-    if not bool(xp.isfinite(rounded)) or not bool(rounded >= 0):
-        wanted = dtype_name(xp, hyper_dtype)
-        raise ValueError(f"{name} must be a finite number >= 0 in {wanted}, got {value!r}")
-    return rounded
+        with np.errstate(over="ignore"):  # checked on the host: no device round trip, NumPy's rounding
+            host = np.asarray(number, dtype=dtype_name(xp, hyper_dtype))
+        if bool(np.isfinite(host)) and bool(host >= 0):
+            return xp.asarray(number, dtype=hyper_dtype, device=device(var))
+    raise ValueError(f"{name} must be a finite number >= 0 in {dtype_name(xp, hyper_dtype)}, got {value!r}")
 
 
 def check_non_negative(name: str, x: Array, xp: Namespace) -> None:
     """Refuse negative entries (NaN is allowed: it propagates as documented)."""
-    if bool(xp.any(x < 0)):  # 0-d arrays too (an empty one has no negative entry)
-        count = int(xp.sum(xp.astype(x < 0, xp.int64)))
+    if any_negative(xp, x):  # 0-d arrays too (an empty one has no negative entry); subnormals included
+        count = int(xp.sum(xp.astype(negative(xp, x), xp.int64)))
         raise ValueError(f"{name} must be non-negative; it has {count} negative entries")
 
 

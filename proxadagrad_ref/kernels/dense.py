@@ -135,9 +135,13 @@ def apply_proximal_adagrad(
         How the arrays are evaluated; never changes a bit. For NumPy arrays
         ``"auto"`` uses numba when installed (the ``fast`` extra), else
         cache-sized NumPy blocks; ``"reference"`` evaluates whole arrays (every
-        namespace). ``"cupy"`` (CuPy arrays, opt-in) runs one fused kernel
-        generated from the profile's formula; ``"auto"`` uses ``"reference"``
-        for CuPy and other namespaces. See ``docs/performance.md``.
+        namespace). For CuPy arrays, ``"cupy"`` runs one fused kernel
+        generated from the profile's formula (float32/float64, a formula with
+        a C++ form: exact and MindSpore); ``"auto"`` runs it where it applies
+        and the NumPy engines on host copies elsewhere (TensorFlow, float16),
+        as ``"reference"`` does always: CuPy's own operations flush float32
+        subnormals, so none of them computes a step. ``"auto"`` uses
+        ``"reference"`` for other namespaces. See ``docs/performance.md``.
 
     Returns
     -------

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.compat import array_namespace, device, dtype_name, is_array, namespace_name
+from ..backends.compat import array_namespace, device, dtype_name, is_array, is_cupy_namespace, namespace_name
 
 __all__ = [
     "Groups",
@@ -283,10 +283,15 @@ def sum_duplicates(
     passes float64 and hands the kernel the unrounded sum). Without `groups`,
     indices found distinct come back as they are, with the rows unchanged.
     """
+    on_cupy = is_cupy_namespace(xp)  # CuPy's additions and astype flush float32 subnormals
     if groups is None:
-        if indices.shape[0] < 2 or indices_unique(indices):
+        if not indices.shape[0] or (not on_cupy and (indices.shape[0] < 2 or indices_unique(indices))):
             return indices, rows if dtype is None else xp.astype(rows, dtype)
         groups = group(indices, xp)
+    if on_cupy:  # a generated kernel adds them in the same order, with IEEE additions
+        from ..engines.cupy import sum_duplicates as sum_on_device
+
+        return sum_on_device(rows, groups, xp, dtype)
     total = xp.take(rows, groups.position(xp, 0), axis=0)
     if dtype is not None:
         total = xp.astype(total, dtype)

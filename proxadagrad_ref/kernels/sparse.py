@@ -150,8 +150,11 @@ def sparse_apply_proximal_adagrad(
         ``"auto"``: with numba installed, distinct rows of a contiguous NumPy
         table are updated where they lie in one compiled pass; otherwise the
         rows are gathered, evaluated by the dense engines and scattered back.
-        ``"cupy"`` (opt-in, see :mod:`proxadagrad_ref.engines.cupy`): one fused
-        CuPy kernel updates the rows in place in the table.
+        For CuPy tables ``"cupy"`` and ``"auto"`` update the rows in place in
+        the table with one fused kernel where it applies (see
+        :mod:`proxadagrad_ref.engines.cupy`; ``"auto"`` falls back to the host
+        engines, ``"cupy"`` raises), after summing duplicates with a generated
+        kernel.
 
     Returns
     -------

@@ -38,12 +38,12 @@ functionally in phase 1 and rebound in phase 2 (see :mod:`.plans`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..backends.compat import is_array
+from ..backends.compat import array_namespace, device, is_array, is_cupy_namespace, to_numpy
 from ..backends.host import Host, host_of, is_tracer, library_name
 from ..kernels.grads import RowTensor
 from .centralization import centralization_applies, centralize
@@ -134,9 +134,23 @@ def effective_grad(
     grad: object, config: ParamConfig, data: Array, hyper: Hyper, factors: DecayFactors
 ) -> StepGrad:
     """Stages 1-6: the gradient the kernel receives, for the parameter values `data`."""
-    numerics = hyper.numerics
     centralize_now = config.centralize and centralization_applies(tuple(data.shape))
     stages = config.decay or centralize_now or hyper.loss_scale != 1
+    if is_cupy_namespace(array_namespace("parameter", data)):
+        return _effective_grad_on_host(grad, data, config, hyper, factors, stages, centralize_now)
+    return _stages(grad, data, config, hyper, factors, stages, centralize_now)
+
+
+def _stages(
+    grad: object,
+    data: Array,
+    config: ParamConfig,
+    hyper: Hyper,
+    factors: DecayFactors,
+    stages: bool,
+    centralize_now: bool,
+) -> StepGrad:
+    numerics = hyper.numerics
     g = as_step_grad(grad, data, numerics, stages=stages)
     if config.decay:
         g = apply_weight_decay(g, data, factors(config))
@@ -145,6 +159,38 @@ def effective_grad(
     g = scale_grad(g, hyper.loss_scale, numerics)
     g = sum_duplicates(g)
     return to_param_dtype(g, data)
+
+
+def _effective_grad_on_host(
+    grad: object,
+    data: Array,
+    config: ParamConfig,
+    hyper: Hyper,
+    factors: DecayFactors,
+    stages: bool,
+    centralize_now: bool,
+) -> StepGrad:
+    """Stages 1-6 of a CuPy parameter: checked on the device, computed on NumPy copies, copied back.
+
+    CuPy's own float operations flush float32 subnormals (see
+    :mod:`proxadagrad_ref.engines.cupy`), and the stages are CuPy operations
+    on CuPy arrays: the decay, centralization, loss scale, widening to float64,
+    rounding back. They run on the host instead, with NumPy's bits; a dense
+    gradient with no stage to apply stays on the device untouched. The
+    parameter is copied to the host only for weight decay.
+    """
+    xp = array_namespace("parameter", data)
+    # Every check, and no arithmetic: the values stay in the parameter dtype.
+    checked = as_step_grad(grad, data, replace(hyper.numerics, wide=False), stages=False)
+    if checked.indices is None and not stages:
+        return checked
+    host_data = to_numpy(data) if config.decay else np.broadcast_to(np.zeros((), data.dtype), data.shape)
+    values = to_numpy(checked.values)
+    host_grad = values if checked.indices is None else (to_numpy(checked.indices), values)
+    g = _stages(host_grad, host_data, config, hyper, factors, stages, centralize_now)
+    where = device(data)
+    indices = None if g.indices is None else xp.asarray(g.indices, device=where)
+    return StepGrad(xp.asarray(g.values, device=where), indices)
 
 
 def memory_owner(x: object) -> object | None:
