@@ -59,8 +59,14 @@ def test_other_table_warns_once_naming_the_cpu(fresh: pytest.MonkeyPatch) -> Non
         warnings.simplefilter("error")  # once per process: no second warning
         _step()
         sparse_apply_proximal_adagrad(
-            np.ones((3, 2), np.float32), np.ones((3, 2), np.float32), 0.1, 0.0, 0.0,
-            np.ones((1, 2), np.float32), np.array([1]), emulate="tensorflow",
+            np.ones((3, 2), np.float32),
+            np.ones((3, 2), np.float32),
+            0.1,
+            0.0,
+            0.0,
+            np.ones((1, 2), np.float32),
+            np.array([1]),
+            emulate="tensorflow",
         )
 
 
@@ -86,8 +92,14 @@ def test_sparse_float32_triggers_the_check(fresh: pytest.MonkeyPatch) -> None:
     fresh.setattr(hostcpu, "_probe", _table_probe(changed=1))
     with pytest.warns(hostcpu.HostRsqrtWarning):
         sparse_apply_proximal_adagrad(
-            np.ones((3, 2), np.float32), np.ones((3, 2), np.float32), 0.1, 0.0, 0.0,
-            np.ones((1, 2), np.float32), np.array([1]), emulate="tensorflow",
+            np.ones((3, 2), np.float32),
+            np.ones((3, 2), np.float32),
+            0.1,
+            0.0,
+            0.0,
+            np.ones((1, 2), np.float32),
+            np.array([1]),
+            emulate="tensorflow",
         )
 
 

@@ -567,7 +567,7 @@ CLI_CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("no-command", [], 2, ["command"]),
     ("unknown-command", ["frobnicate"], 2, ["frobnicate"]),
     ("unknown-flag", ["verify", "{suite}", "--fast"], 2, ["--fast"]),
-    ("verify-no-dir", ["verify"], 2, ["dir"]),
+    ("verify-default-dir-absent", ["verify"], 2, ["conformance_vectors", "not a folder"]),
     ("verify-missing-dir", ["verify", "{tmp}/nope"], 2, ["nope", "not a folder"]),
     ("verify-dir-is-file", ["verify", "{tmp}/file.txt"], 2, ["file.txt"]),
     ("verify-dir-no-manifest", ["verify", "{tmp}"], 2, ["manifest.json"]),
@@ -622,8 +622,10 @@ def test_cli_bad_invocation(
     cli_suite: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "file.txt").write_text("not a suite")  # before any --out below is created
+    monkeypatch.chdir(tmp_path)  # default folders (verify's conformance_vectors) are looked up here
     before = sorted(p.name for p in cli_suite.rglob("*"))
     args = [a.format(suite=cli_suite, tmp=tmp_path) for a in argv]
     try:
