@@ -31,7 +31,15 @@ from typing import Any
 from ..vectors.candidates import Candidate, Declared, as_candidate, not_applicable
 from ..vectors.format import Case, read_suite
 from ..vectors.generator import case_from_inputs
-from ..vectors.verifier import CaseResult, VerifyReport, resolve_suite, run_case, select, verify
+from ..vectors.verifier import (
+    CaseResult,
+    VerifyReport,
+    rerun_command,
+    resolve_suite,
+    run_case,
+    select,
+    verify,
+)
 
 __all__ = ["ConformanceCase", "assert_conforms", "assert_step_conforms", "conformance_cases"]
 
@@ -162,6 +170,7 @@ class ConformanceCase:
 
             pytest.skip(f"not applicable: {reason}")
         result = run_case(self.case, cand)
+        result.repro = rerun_command(self.suite, self.id, self.meta["op"], cand, None, dict(self.declared))
         if not result.passed:
             report = VerifyReport(cand.name, self.suite, [result])
             raise AssertionError(f"{cand.name} fails case {self.id}:\n{_failure_report(report)}")
@@ -233,4 +242,3 @@ def assert_step_conforms(
         report = VerifyReport(cand.name, "drawn inputs", [result])
         raise AssertionError(f"{cand.name} disagrees with the engine:\n{_failure_report(report)}")
     return result
-
