@@ -122,8 +122,11 @@ def test_every_mode_in_the_summary_is_documented() -> None:
     section = doc.split("## Compliance modes", 1)[1].split("\n## ", 1)[0]
     for mode in MODES:
         assert f"**{mode}**" in section, mode
-    report = vectors.verify(SUITE)
-    assert {r.mode for r in report.results} == set(MODES)
+    from proxadagrad_ref import apply_proximal_adagrad, sparse_apply_proximal_adagrad
+
+    engine_kernels = vectors.Candidate("kernels", apply_proximal_adagrad, sparse_apply_proximal_adagrad)
+    report = vectors.verify(SUITE, candidate=engine_kernels)  # not strict: the cases' own modes
+    assert report.passed and {r.mode for r in report.results} == set(MODES)
 
 
 def test_summary_legend_explains_each_mode_shown(capsys: pytest.CaptureFixture[str]) -> None:
