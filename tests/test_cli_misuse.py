@@ -3,6 +3,7 @@ no traceback, and deletes nothing it did not write. Then broken pipes, Ctrl-C an
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -266,17 +267,42 @@ def shlex_join(words: list[str]) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
+class _ClosedPipe(io.StringIO):
+    """A standard output whose reader went away after the first write (``... | head -c 1``)."""
+
+    def write(self, text: str) -> int:
+        if self.tell():
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text[:1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explain", "--var", "1", "--accum", "0.1", "--grad", "0.3", "--lr", "0.1", "--format", "json"],
+        ["explain", "--var", "1", "--accum", "0.1", "--grad", "0.3", "--lr", "0.1"],
+        ["verify", "{suite}", "--verbose"],
+        ["generate", "--suite", "smoke", "--out", "{tmp}/v"],
+    ],
+    ids=["explain-json", "explain-text", "verify-verbose", "generate"],
+)
+def test_closed_output_pipe_ends_quietly_with_141(
+    argv: list[str], smoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, err = _ClosedPipe(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main([a.format(suite=smoke, tmp=tmp_path) for a in argv]) == 141
+    assert err.getvalue() == ""
+
+
 @pytest.mark.skipif(
     shutil.which("head") is None or shutil.which("bash") is None, reason="needs bash and head"
 )
 @pytest.mark.parametrize(
     "argv",
-    [
-        ["explain", "--var", "1", "--accum", "0.1", "--grad", "0.3", "--lr", "0.1", "--format", "json"],
-        ["verify", "{suite}", "--verbose"],
-        ["verify", "{suite}", "--format", "json"],
-    ],
-    ids=["explain-json", "verify-verbose", "verify-json"],
+    [["verify", "{suite}", "--verbose"], ["verify", "{suite}", "--format", "json"]],
+    ids=["verify-verbose", "verify-json"],
 )
 def test_broken_pipe_is_quiet(argv: list[str], smoke: Path) -> None:
     code = "import sys; from proxadagrad_ref.cli import main; sys.exit(main())"
@@ -374,7 +400,7 @@ def test_a_kernel_module_in_a_users_folder(tmp_path: Path) -> None:
         timeout=300,
         check=False,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().startswith("170 passed, 0 failed, 184 not applicable")
