@@ -207,6 +207,7 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.result: HostCheck | None = None
+        self.warned = False  # warn_once has run (whether or not it warned)
 
 
 _STATE = _State()
@@ -229,8 +230,12 @@ def warn_once() -> None:
     return at once.
     """
     state = _STATE
-    if state.result is not None:
+    if state.warned:
         return
     result = host_check()
+    with state.lock:
+        if state.warned:
+            return
+        state.warned = True
     if result.status == "differs":
         warnings.warn(HostRsqrtWarning(result.message()), stacklevel=3)

@@ -152,3 +152,27 @@ def test_real_probe_returns_an_estimate_of_the_right_accuracy() -> None:
     assert bits is not None and bits.dtype == np.uint32 and bits.shape == starts.shape
     estimate = bits.view(np.float32).astype(np.float64)
     assert np.all(np.abs(estimate * np.sqrt(starts.astype(np.float64)) - 1) <= 1.5 * 2.0**-12)
+
+
+def test_crosscheck_report_says_what_the_host_computes(
+    fresh: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """crosscheck --framework tensorflow names the CPU and the table check (a stand-in for TensorFlow)."""
+    from pathlib import Path
+
+    from proxadagrad_ref.cli import main
+    from proxadagrad_ref.vectors import Candidate, frameworks
+
+    def tf_dense(var, accum, lr, l1, l2, grad, **_):
+        return apply_proximal_adagrad(var, accum, lr, l1, l2, grad, emulate="tensorflow")
+
+    stand_in = Candidate("tensorflow", tf_dense, None, pass_profile=False)
+    fresh.setattr(frameworks, "framework_candidate", lambda name: (stand_in, "sequential"))
+    fresh.setattr(hostcpu, "_probe", _table_probe(changed=5))
+    suite = Path(__file__).resolve().parents[1] / "conformance_vectors"
+    with pytest.warns(hostcpu.HostRsqrtWarning):
+        code = main(["crosscheck", str(suite), "--framework", "tensorflow", "--op", "dense"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "note: host CPU Test CPU 9000: its vrsqrtps gives other bits for 5 of 8192 table entries" in out
+    assert "34 passed, 0 failed (tensorflow on" in out
