@@ -105,9 +105,11 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         summary = generate(args.out, args.suite, force=args.force, progress=_progress_printer())
     except OSError as exc:  # unwritable, unsafe or impossible --out: a message, not a traceback
-        reason = exc.strerror if exc.strerror and exc.filename else str(exc)
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"proxadagrad-ref generate: --out {args.out}: {reason}{where}", file=sys.stderr)
+        if exc.filename is None:  # the refusals of check_out_folder name the folder themselves
+            print(f"proxadagrad-ref generate: {exc}", file=sys.stderr)
+        else:
+            reason = exc.strerror or str(exc)
+            print(f"proxadagrad-ref generate: --out {args.out}: {reason} ({exc.filename})", file=sys.stderr)
         return 2
     parts = ", ".join(f"{k} {v}" for k, v in sorted(summary["by_op_profile"].items()))
     print(

@@ -233,6 +233,11 @@ def check_out_folder(out: Path | str, *, force: bool = False) -> tuple[Path, boo
     target = out.resolve()
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a folder; choose another output folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FileExistsError(f"{out}: {parent} is a file, not a folder")
+            break
     if target != here and here.is_relative_to(target):
         raise FileExistsError(f"{out}: contains the current folder; write the suite elsewhere")
     in_place = target == here
