@@ -74,12 +74,6 @@ def to_numpy(x: object) -> np.ndarray:
     return np.from_dlpack(x).copy()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _suite_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Named suites ("smoke", "default") are generated into a folder of this run, not the user's cache."""
-    os.environ["PROXADAGRAD_REF_CACHE"] = str(tmp_path_factory.mktemp("suite_cache"))
-
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly generated "smoke" vector suite (one per test module; tests copy it before editing)."""
