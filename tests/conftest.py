@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -72,6 +74,16 @@ def to_numpy(x: object) -> np.ndarray:
     if hasattr(x, "get"):  # CuPy
         return x.get()  # type: ignore[no-any-return]
     return np.from_dlpack(x).copy()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Named suites ("smoke", "default") of this run, doctests included, go to a folder of the run.
+
+    Not the user's cache folder; removed when the run ends.
+    """
+    folder = tempfile.mkdtemp(prefix="proxadagrad-suite-cache-")
+    os.environ["PROXADAGRAD_REF_CACHE"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,12 @@ never run, never a failure.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import shlex
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -784,7 +786,9 @@ def suite_folder(name: str) -> Path:
             generate(folder, name)
         except OSError:
             if not (folder / "manifest.json").is_file():  # not written by a concurrent process either
-                folder = Path(tempfile.mkdtemp(prefix=f"proxadagrad-{name}-")) / name
+                scratch = tempfile.mkdtemp(prefix=f"proxadagrad-{name}-")
+                atexit.register(shutil.rmtree, scratch, True)  # once per process, removed at exit
+                folder = Path(scratch) / name
                 generate(folder, name)
     _SUITE_FOLDERS[name] = folder
     return folder
