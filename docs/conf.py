@@ -3,7 +3,9 @@
 Build: ``sphinx-build -W --keep-going -b html docs docs/_build/html`` and
 ``sphinx-build -W --keep-going -b doctest docs docs/_build/doctest``. The build
 needs no network: intersphinx links to NumPy/SciPy are made only when
-``PROXADAGRAD_DOCS_INTERSPHINX=1`` is set.
+``PROXADAGRAD_DOCS_INTERSPHINX=1`` is set. The built site needs none either:
+MathJax is copied into it (``sphinx-mathjax-offline``), and
+``tests/test_docs.py`` checks that no page loads a script from elsewhere.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # copies MathJax into _static/mathjax; pages load it from there
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
 ]

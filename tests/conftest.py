@@ -80,6 +80,16 @@ def working_tree_untouched() -> object:
     assert not added, f"tests wrote into the working tree: {added[:10]}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Named suites ("smoke", "default") of this run, doctests included, go to a folder of the run.
+
+    Not the user's cache folder; removed when the run ends.
+    """
+    folder = tempfile.mkdtemp(prefix="proxadagrad-suite-cache-")
+    os.environ["PROXADAGRAD_REF_CACHE"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly generated "smoke" vector suite (one per test module; tests copy it before editing)."""

@@ -74,7 +74,10 @@ def _examples(page: Path) -> str:
     return "\n".join(re.findall(r"```\{doctest\}\n(.*?)```", page.read_text(), re.S))
 
 
-@pytest.mark.parametrize("page", ["quickstart.md", "theory.md", "tutorials/by_hand.md"])
+@pytest.mark.parametrize(
+    "page",
+    ["quickstart.md", "theory.md", "tutorials/by_hand.md", "tutorials/porting.md", "tutorials/testing.md"],
+)
 def test_page_examples_run(page: str) -> None:
     """The quick pages' examples also run here (the Sphinx doctest build runs every page, in CI)."""
     text = _examples(DOCS / page)
@@ -85,3 +88,52 @@ def test_page_examples_run(page: str) -> None:
     with np.errstate(all="ignore"):
         runner.run(test)
     assert runner.failures == 0, f"{runner.failures} failing examples in {page}"
+
+
+def test_mathjax_is_served_from_the_built_site() -> None:
+    """The offline site renders formulas: MathJax is copied into it, not loaded from a CDN."""
+    conf = (DOCS / "conf.py").read_text()
+    assert '"sphinx.ext.mathjax"' in conf and '"sphinx-mathjax-offline"' in conf
+    assert "mathjax_path" not in re.sub(r'""".*?"""', "", conf, flags=re.S).replace("# ", "")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    docs_extra = pyproject.split("docs = [", 1)[1].split("]", 1)[0]
+    assert "sphinx-mathjax-offline" in docs_extra
+
+
+_EXTERNAL = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)=["']((?:https?:)?//[^"']+)""", re.I)
+
+
+def _built_html() -> Path | None:
+    import os
+
+    given = os.environ.get("PROXADAGRAD_DOCS_HTML")
+    if given:
+        return Path(given)
+    built = DOCS / "_build" / "html"
+    return built if (built / "index.html").is_file() else None
+
+
+def test_built_html_loads_no_external_script() -> None:
+    """Every page of the built site loads its scripts, styles and fonts from the site itself.
+
+    .ci/run builds the site and runs this test with PROXADAGRAD_DOCS_HTML set; elsewhere it checks a
+    build in docs/_build/html when there is one.
+    """
+    site = _built_html()
+    if site is None:
+        pytest.skip("the documentation is not built here (.ci/run builds it, then runs this test)")
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 10, f"no built site in {site}"
+    external = {
+        (str(page.relative_to(site)), m.group(3))
+        for page in pages
+        for m in _EXTERNAL.finditer(page.read_text(encoding="utf-8"))
+        if m.group(1).lower() != "link" or "stylesheet" in m.group(0).lower() or "preload" in m.group(0)
+    }
+    assert not external, sorted(external)[:10]
+    theory = (site / "theory.html").read_text(encoding="utf-8")
+    local = re.findall(r"""<script[^>]*src=["']([^"']*mathjax[^"']*)["']""", theory)
+    assert local, "theory.html loads no MathJax"
+    for src in local:
+        assert (site / src.split("?")[0]).is_file(), src  # the script the page loads is in the site
+    assert r"\(" in theory or r"\[" in theory  # formulas are there for MathJax to typeset

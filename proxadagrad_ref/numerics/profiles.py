@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.compat import dtype_name
+from . import hostcpu
 from .interpret import rename
 from .ops import (
     absolute,
@@ -319,6 +320,8 @@ def get_profile(emulate: str | None, prox_step: str, xp: Namespace, dtype: Any, 
             f"emulate={emulate!r} supports only prox_step='adaptive' (use emulate=None)"
         )
     name = dtype_name(xp, dtype)
+    if key == "tensorflow" and name == "float32":
+        hostcpu.warn_once()  # once per process: does TensorFlow on this host compute these bits?
     supported = profile.sparse_dtypes if op == "sparse" and profile.sparse_dtypes else profile.dtypes
     if name not in supported:
         raise TypeError(

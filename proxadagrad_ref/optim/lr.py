@@ -7,7 +7,9 @@ Accepted forms (MindSpore's ``Optimizer._preprocess_single_lr``):
 * any other iterable (list, tuple, generator): converted to a 1-D float32
   array, then as above;
 * a :class:`~proxadagrad_ref.schedules.LearningRateSchedule`: called with the
-  global step.
+  global step; one built without ``emulate`` is evaluated under the
+  optimizer's (a copy, :meth:`~proxadagrad_ref.schedules.LearningRateSchedule.under`),
+  one built with another ``emulate`` is refused.
 
 Reading a 1-D rate past its end raises :class:`IndexError` (MindSpore's
 ``Gather`` fails too); the optimizer reads every rate before it changes anything.
@@ -138,9 +140,12 @@ def resolve_learning_rate(
         return FixedLr(rate, name)
     if isinstance(value, LearningRateSchedule):
         if value.emulate != emulate:
+            if value.emulate is None and value.follows_optimizer:  # built without emulate: follow
+                return ScheduleLr(value.under(emulate), name)
             raise ValueError(
                 f"{name} is a {type(value).__name__} built with emulate={value.emulate!r} but the optimizer "
-                f"uses emulate={emulate!r}; build the schedule with the optimizer's emulate"
+                f"uses emulate={emulate!r}; build the schedule with the optimizer's emulate, or without "
+                "emulate (it then follows the optimizer)"
             )
         return ScheduleLr(value, name)
     if is_array(value):

@@ -12,6 +12,12 @@ Two families, as in MindSpore:
   are evaluated in float64 and rounded once). Every schedule's float32 values
   for steps 0..11 equal MindSpore 2.10's recorded ones bit for bit
   (``conformance_vectors/recorded/mindspore``, ``docs/recorded-mindspore.md``).
+  A schedule built *without* ``emulate`` follows the optimizer it is handed
+  to: ``ProximalAdagrad(params, learning_rate=ExponentialDecayLR(0.1, 0.9, 4),
+  emulate="mindspore")`` evaluates it with MindSpore's arithmetic, as MindSpore
+  code reads. Called on its own it uses float64. A schedule built with an
+  explicit ``emulate`` (``None`` included) keeps it, and an optimizer with
+  another ``emulate`` refuses it.
 * **List builders** (:func:`piecewise_constant_lr`, :func:`exponential_decay_lr`,
   ...) return a Python list with one rate per step, to pass as an optimizer's
   ``learning_rate``. They follow ``python/mindspore/nn/dynamic_lr.py`` in
@@ -24,6 +30,7 @@ This is our own code written from those files' formulas and argument checks.
 from __future__ import annotations
 
 import abc
+import copy
 import math
 from collections.abc import Callable
 
@@ -32,6 +39,7 @@ import numpy as np
 from .validation import check_bool, check_float, check_positive_int, check_step
 
 __all__ = [
+    "FOLLOW_OPTIMIZER",
     "CosineDecayLR",
     "ExponentialDecayLR",
     "InverseDecayLR",
@@ -49,6 +57,24 @@ __all__ = [
 ]
 
 Round = Callable[[float], float]
+
+
+class _FollowOptimizer:
+    """The type of :data:`FOLLOW_OPTIMIZER` (one instance; copies and pickles give it back)."""
+
+    def __repr__(self) -> str:
+        return "FOLLOW_OPTIMIZER"
+
+    def __reduce__(self) -> str:
+        return "FOLLOW_OPTIMIZER"
+
+
+FOLLOW_OPTIMIZER = _FollowOptimizer()
+"""Default ``emulate`` of the schedules: evaluate under the ``emulate`` of the optimizer the schedule
+is handed to (float64 when the schedule is called on its own). Distinct from ``emulate=None``, which
+asks for float64 whatever the optimizer."""
+
+Emulate = str | None | _FollowOptimizer
 
 
 def _emulate(value: object) -> str | None:
@@ -73,10 +99,35 @@ class LearningRateSchedule(abc.ABC):
 
     Subclasses implement :meth:`rate`; calling the schedule checks the step.
     ``emulate`` says in which arithmetic the built-in schedules evaluate their
-    formula; an optimizer refuses a schedule whose ``emulate`` differs from its own.
+    formula. ``follows_optimizer`` is True when it was not given (the default,
+    :data:`FOLLOW_OPTIMIZER`): an optimizer then evaluates a copy of the
+    schedule under its own ``emulate`` (:meth:`under`). An optimizer refuses a
+    schedule whose explicit ``emulate`` differs from its own. A subclass that
+    sets neither attribute follows the optimizer.
     """
 
     emulate: str | None = None
+    follows_optimizer: bool = True
+
+    def _set_emulate(self, emulate: object) -> None:
+        """Store the constructor's ``emulate`` (:data:`FOLLOW_OPTIMIZER`: not given)."""
+        self.follows_optimizer = emulate is FOLLOW_OPTIMIZER
+        self.emulate = None if self.follows_optimizer else _emulate(emulate)
+
+    def under(self, emulate: str | None) -> LearningRateSchedule:
+        """A copy of this schedule evaluated with `emulate`'s arithmetic (this one is not changed).
+
+        Examples
+        --------
+        >>> schedule = ExponentialDecayLR(0.1, 0.9, 4)
+        >>> schedule(2), schedule.under("mindspore")(2)
+        (0.09486832980505139, 0.09486832469701767)
+
+        """
+        twin = copy.copy(self)
+        twin.emulate = _emulate(emulate)
+        twin.follows_optimizer = False
+        return twin
 
     def __call__(self, global_step: int) -> float:
         """The learning rate of step `global_step` (0 for the first step)."""
@@ -100,13 +151,13 @@ class _DecaySchedule(LearningRateSchedule):
         decay_steps: int,
         is_stair: bool = False,
         *,
-        emulate: str | None = None,
+        emulate: Emulate = FOLLOW_OPTIMIZER,
     ) -> None:
         self.decay_steps = check_positive_int("decay_steps", decay_steps)
         self.learning_rate = check_float("learning_rate", learning_rate, positive=True)
         self.decay_rate = check_float("decay_rate", decay_rate, positive=True)
         self.is_stair = check_bool("is_stair", is_stair)
-        self.emulate = _emulate(emulate)
+        self._set_emulate(emulate)
 
 
 class ExponentialDecayLR(_DecaySchedule):
@@ -183,13 +234,15 @@ class CosineDecayLR(LearningRateSchedule):
 
     """
 
-    def __init__(self, min_lr: float, max_lr: float, decay_steps: int, *, emulate: str | None = None) -> None:
+    def __init__(
+        self, min_lr: float, max_lr: float, decay_steps: int, *, emulate: Emulate = FOLLOW_OPTIMIZER
+    ) -> None:
         self.min_lr = check_float("min_lr", min_lr, positive=False)
         self.max_lr = check_float("max_lr", max_lr, positive=True)
         self.decay_steps = check_positive_int("decay_steps", decay_steps)
         if min_lr >= max_lr:
             raise ValueError(f"max_lr must be greater than min_lr, got max_lr={max_lr!r}, min_lr={min_lr!r}")
-        self.emulate = _emulate(emulate)
+        self._set_emulate(emulate)
         self.delta = 0.5 * (max_lr - min_lr)  # float64, as MindSpore's __init__ computes it
 
     def rate(self, step: int) -> float:  # noqa: D102 - documented in the class
@@ -223,14 +276,14 @@ class PolynomialDecayLR(LearningRateSchedule):
         power: float,
         update_decay_steps: bool = False,
         *,
-        emulate: str | None = None,
+        emulate: Emulate = FOLLOW_OPTIMIZER,
     ) -> None:
         self.learning_rate = check_float("learning_rate", learning_rate, positive=True)
         self.end_learning_rate = check_float("end_learning_rate", end_learning_rate, positive=False)
         self.decay_steps = check_positive_int("decay_steps", decay_steps)
         self.update_decay_steps = check_bool("update_decay_steps", update_decay_steps)
         self.power = check_float("power", power, positive=True)
-        self.emulate = _emulate(emulate)
+        self._set_emulate(emulate)
         self.diff_learning_rate = learning_rate - end_learning_rate  # float64, as in MindSpore's __init__
 
     def rate(self, step: int) -> float:  # noqa: D102 - documented in the class
@@ -256,10 +309,12 @@ class WarmUpLR(LearningRateSchedule):
 
     """
 
-    def __init__(self, learning_rate: float, warmup_steps: int, *, emulate: str | None = None) -> None:
+    def __init__(
+        self, learning_rate: float, warmup_steps: int, *, emulate: Emulate = FOLLOW_OPTIMIZER
+    ) -> None:
         self.learning_rate = check_float("learning_rate", learning_rate, positive=False)
         self.warmup_steps = check_positive_int("warmup_steps", warmup_steps)
-        self.emulate = _emulate(emulate)
+        self._set_emulate(emulate)
 
     def rate(self, step: int) -> float:  # noqa: D102 - documented in the class
         r = self._round()

@@ -39,6 +39,7 @@ __all__ = [
     "FormatError",
     "atomic_folder",
     "canonical_json",
+    "in_place_folder",
     "load_schema",
     "read_case",
     "read_manifest",
@@ -316,6 +317,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(f"{folder}: not a folder")
+    if not (folder / "manifest.json").is_file():
+        raise FormatError(
+            f"{folder}: no manifest.json in this folder (not a suite; write one with "
+            f"proxadagrad-ref generate --out FOLDER)"
+        )
     manifest = _read_json(folder / "manifest.json", "manifest.json")
     if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
         raise FormatError(
@@ -398,6 +404,36 @@ def _validate(obj: Mapping[str, Any], kind: str, label: str) -> None:
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise FormatError(f"{label}: field {where}: {error.message}")
+
+
+@contextlib.contextmanager
+def in_place_folder(dest: Path, names: tuple[str, ...]) -> Iterator[Path]:
+    """Yield a temporary folder inside `dest`; on success move its `names` into `dest`, replacing them.
+
+    For a `dest` that must stay the same folder (the current working folder):
+    only the entries `names` (``manifest.json``, ``cases``) are replaced, each
+    by one rename, and nothing else in `dest` is touched. An interruption while
+    the entries are written leaves the old ones; the replacement itself is
+    ``len(names)`` renames, not one.
+    """
+    dest = Path(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=".proxadagrad-tmp-", dir=dest))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    try:
+        yield tmp
+        old = Path(tempfile.mkdtemp(prefix=".proxadagrad-old-", dir=dest))
+        for name in names:
+            if os.path.lexists(dest / name):
+                os.replace(dest / name, old / name)
+        for name in names:
+            os.replace(tmp / name, dest / name)
+        shutil.rmtree(old)
+        shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

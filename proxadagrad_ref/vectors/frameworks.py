@@ -4,6 +4,9 @@ Each adapter has the signature of the engine's kernels, so the verifier treats
 a framework like any candidate. The framework is checked against the cases of
 its own profile when the suite has them (EXACT), else against the ``exact``
 profile's adaptive cases (BOUND), with the duplicates policy it implements.
+For TensorFlow the report says whether this host's ``vrsqrtps`` matches the
+table the ``tensorflow`` profile models (:mod:`proxadagrad_ref.numerics.hostcpu`): on
+another CPU TensorFlow's float32 bits differ.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..numerics import hostcpu
 from ..numerics.profiles import hyper_dtype_name
 from .candidates import Candidate
 from .format import read_suite
-from .verifier import VerifyReport, _run_one, select
+from .verifier import VerifyReport, run_case, select
 
 __all__ = ["FrameworkUnavailable", "crosscheck", "framework_candidate"]
 
@@ -122,7 +126,11 @@ def crosscheck(folder: str, framework: str, *, op: str | None = None) -> VerifyR
     ]
     own = [c for c in cases if c.meta["profile"] == framework]
     chosen = own or [c for c in cases if c.meta["profile"] == "exact"]
-    report = VerifyReport(framework, str(folder))
+    report = VerifyReport(framework, str(folder), folder=str(folder))
+    if op is not None:
+        report.filters["op"] = op
+    if framework == "tensorflow":
+        report.notes.append(hostcpu.host_check().message())
     for case in select(chosen, op=op):
-        report.results.append(_run_one(case, candidate, None, False))
+        report.results.append(run_case(case, candidate))
     return report

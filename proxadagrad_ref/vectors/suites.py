@@ -9,6 +9,7 @@ Seeds are the CRC-32 of the case id, so adding a case never changes another.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,16 @@ import numpy as np
 from ..numerics.profiles import PROFILES
 from .trajectory import BUILDERS, encode_args
 
-__all__ = ["SUITES", "TRAJECTORIES", "Spec", "build_inputs", "build_trajectory", "suite_specs"]
+__all__ = [
+    "SUITES",
+    "TRAJECTORIES",
+    "Spec",
+    "build_inputs",
+    "build_trajectory",
+    "edge_values",
+    "hyper_sets",
+    "suite_specs",
+]
 
 FLOATS = ("float16", "float32", "float64")
 HYPERS: dict[str, tuple[float, float, float]] = {  # label -> (lr, l1, l2)
@@ -73,6 +83,37 @@ def _hyper(spec: Spec) -> tuple[float, float, float]:
     if spec.hyper == "lrtiny":
         lr, l1, l2 = float(info.smallest_normal) * 4, 0.05, 0.1
     return lr, l1, l2
+
+
+def hyper_sets(dtype: str) -> dict[str, tuple[float, float, float]]:
+    """The suite's (lr, l1, l2) sets by label, rounded to `dtype` as its cases store them."""
+    out = {}
+    for label in (*HYPERS, "lrtiny"):
+        values = _hyper(Spec("dense", "random", dtype, "exact", "adaptive", label))
+        out[label] = tuple(float(np.asarray(x, dtype)) for x in values)
+    return out  # type: ignore[return-value]
+
+
+def edge_values(dtype: str) -> dict[str, tuple[float, ...]]:
+    """The special values the dense scenarios put into each input, by input name, in `dtype`.
+
+    ``var``: signed zeros, the smallest subnormal, minus the smallest normal,
+    a quarter of the largest finite (``var_special``); ``accum``: zero and
+    subnormals (``accum_zero``, ``accum_subnormal``); ``grad``: signed zeros,
+    subnormals, magnitudes around the square root of the largest finite (so
+    ``g*g`` overflows, ``grad_huge``), infinities and NaN (``grad_inf``,
+    ``grad_nan``). The hypothesis strategies of :mod:`proxadagrad_ref.testing`
+    draw from them.
+    """
+    info = np.finfo(dtype)
+    sub, normal, big = float(info.smallest_subnormal), float(info.smallest_normal), float(info.max)
+    root = float(np.sqrt(big))
+    values = {
+        "var": (0.0, -0.0, sub, -normal, big / 4, -big / 4),
+        "accum": (0.0, sub, 1023 * sub, normal),
+        "grad": (0.0, -0.0, sub, -511 * sub, root / 4, -4 * root, math.inf, -math.inf, math.nan),
+    }
+    return {k: tuple(float(np.asarray(v, dtype)) for v in vs) for k, vs in values.items()}
 
 
 def _normal(rng: np.random.Generator, n: Any, dtype: str, scale: float = 1.0) -> np.ndarray:

@@ -39,6 +39,7 @@ from ..optim.centralization import centralization_applies
 from ..optim.parameter import Parameter
 from ..optim.weight_decay import decays_by_name
 from .bound import arith_for, gamma, step_bound
+from .candidates import signature_of
 from .format import Case
 
 __all__ = [
@@ -215,13 +216,18 @@ def run_trajectory(
     """Build the optimizer with `factory`, run every step of `case`; return the state after each step.
 
     Keys: ``var_out.<t>.<i>`` and ``accum_out.<t>.<i>``. Sparse gradients are
-    passed as ``(indices, values)`` tuples. When `rates` is a list, the
+    passed as ``(indices, values)`` tuples. ``emulate`` and ``prox_step`` are
+    passed when the factory's signature accepts them (and `pass_profile`). When `rates` is a list, the
     learning rates of each step (``opt.current_lr()``, in update order) are
     appended to it (the generator records them).
     """
     params, params_arg, kwargs = factory_arguments(case)
-    if not pass_profile:
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("emulate", "prox_step")}
+    sig = signature_of(factory)
+    kwargs = {
+        k: v
+        for k, v in kwargs.items()
+        if k not in ("emulate", "prox_step") or (pass_profile and sig.accepts(k))
+    }
     inputs = case.group("inputs")
     order = update_order(case.meta["optimizer"])
     out: dict[str, np.ndarray] = {}

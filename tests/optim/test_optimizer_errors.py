@@ -150,7 +150,9 @@ CONSTRUCTION_ERRORS = [
         id="lr-list-not-numbers",
     ),
     pytest.param(
-        lambda: ProximalAdagrad([P(dtype=np.float32)], learning_rate=WarmUpLR(0.1, 2), emulate="mindspore"),
+        lambda: ProximalAdagrad(
+            [P(dtype=np.float32)], learning_rate=WarmUpLR(0.1, 2, emulate=None), emulate="mindspore"
+        ),
         ValueError,
         "learning_rate",
         id="schedule-emulate-mismatch",

@@ -49,7 +49,10 @@ def test_failures_exit_non_zero_with_repro(
     monkeypatch.setattr(impls, "bad", impls.MUTANTS["l2_dropped"], raising=False)
     assert main(["verify", str(cli_smoke), "--candidate", "vector_impls:bad", "--profile", "exact"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "repro dense-" in out and "from proxadagrad_ref.vectors import repro" in out
+    assert "FAIL dense-" in out and "from proxadagrad_ref.vectors import repro" in out
+    # the repro line reruns the candidate, not the engine, on the failing case
+    assert "repro:   proxadagrad-ref verify " in out and "--candidate vector_impls:bad --op dense" in out
+    assert "--profile exact --case dense-" in out
 
 
 def test_results_folder(cli_smoke: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
