@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -149,6 +149,19 @@ def _unmeasured(library: str) -> TypeError:
 # --- torch and JAX: the NumPy kernels on host views ---------------------------------------------------
 
 
+class _Call(NamedTuple):
+    """A kernel call on torch or JAX arrays, as the caller made it."""
+
+    kernel: Kernel
+    var: Any
+    accum: Any
+    hyper: tuple[Any, Any, Any]
+    grad: Any
+    indices: Any
+    kw: dict[str, Any]
+    sparse_call: bool
+
+
 def _on_host(
     host: Host,
     kernel: Kernel,
@@ -167,7 +180,7 @@ def _on_host(
         if x is not None:
             host.check("var" if x is var else "an argument", x)
     if any(is_tracer(x) for x in arrays if x is not None):
-        return _traced(host, kernel, var, accum, hyper, grad, indices, kw, sparse_call=sparse_call)
+        return _traced(_Call(kernel, var, accum, hyper, grad, indices, kw, sparse_call))
     if host.library == "jax":
         _check_x64(arrays)
     if inplace is True:
@@ -197,18 +210,7 @@ def _check_x64(arrays: list[Any]) -> None:
         )
 
 
-def _traced(
-    host: Host,
-    kernel: Kernel,
-    var: Any,
-    accum: Any,
-    hyper: tuple[Any, Any, Any],
-    grad: Any,
-    indices: Any,
-    kw: dict[str, Any],
-    *,
-    sparse_call: bool,
-) -> tuple[Any, Any]:
+def _traced(call: _Call) -> tuple[Any, Any]:
     """Under ``jax.jit``: the NumPy kernel through ``jax.pure_callback`` (checks on values run inside it).
 
     What is known when tracing is checked now (shapes, dtypes, the profile,
@@ -217,6 +219,7 @@ def _traced(
     stops the computation with the kernel's message. ``vmap`` runs the
     callback once per batch element.
     """
+    kernel, var, accum, hyper, grad, indices, kw, sparse_call = call
     import jax
 
     if kw.get("inplace", False) is not False:
@@ -241,7 +244,7 @@ def _traced(
     if indices is not None:
         parts.append(indices)
 
-    def call(*values: Any) -> tuple[np.ndarray, np.ndarray]:
+    def on_host(*values: Any) -> tuple[np.ndarray, np.ndarray]:
         it = iter(np.asarray(v) for v in values)
         w, a = next(it), next(it)
         hyper_np = [next(it) if is_array(h) else h for h in hyper]
@@ -255,7 +258,7 @@ def _traced(
         return np.asarray(w_new), np.asarray(a_new)
 
     shapes = (jax.ShapeDtypeStruct(var.shape, var.dtype), jax.ShapeDtypeStruct(accum.shape, accum.dtype))
-    w_new, a_new = jax.pure_callback(call, shapes, *parts, vmap_method="sequential")
+    w_new, a_new = jax.pure_callback(on_host, shapes, *parts, vmap_method="sequential")
     return w_new, a_new
 
 

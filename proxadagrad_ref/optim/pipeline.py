@@ -39,7 +39,7 @@ functionally in phase 1 and rebound in phase 2 (see :mod:`.plans`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -137,39 +137,34 @@ def effective_grad(
     centralize_now = config.centralize and centralization_applies(tuple(data.shape))
     stages = config.decay or centralize_now or hyper.loss_scale != 1
     if is_cupy_namespace(array_namespace("parameter", data)):
-        return _effective_grad_on_host(grad, data, config, hyper, factors, stages, centralize_now)
-    return _stages(grad, data, config, hyper, factors, stages, centralize_now)
+        return _effective_grad_on_host(grad, data, _Stages(config, hyper, factors, stages, centralize_now))
+    return _stages(grad, data, _Stages(config, hyper, factors, stages, centralize_now))
 
 
-def _stages(
-    grad: object,
-    data: Array,
-    config: ParamConfig,
-    hyper: Hyper,
-    factors: DecayFactors,
-    stages: bool,
-    centralize_now: bool,
-) -> StepGrad:
+class _Stages(NamedTuple):
+    """The stages of one parameter's gradient this step: its configuration, and which stages apply."""
+
+    config: ParamConfig
+    hyper: Hyper
+    factors: DecayFactors
+    any: bool  # some stage applies (decay, centralization, a loss scale)
+    centralize: bool
+
+
+def _stages(grad: object, data: Array, todo: _Stages) -> StepGrad:
+    config, hyper = todo.config, todo.hyper
     numerics = hyper.numerics
-    g = as_step_grad(grad, data, numerics, stages=stages)
+    g = as_step_grad(grad, data, numerics, stages=todo.any)
     if config.decay:
-        g = apply_weight_decay(g, data, factors(config))
-    if centralize_now:
+        g = apply_weight_decay(g, data, todo.factors(config))
+    if todo.centralize:
         g = centralize(g, numerics)
     g = scale_grad(g, hyper.loss_scale, numerics)
     g = sum_duplicates(g)
     return to_param_dtype(g, data)
 
 
-def _effective_grad_on_host(
-    grad: object,
-    data: Array,
-    config: ParamConfig,
-    hyper: Hyper,
-    factors: DecayFactors,
-    stages: bool,
-    centralize_now: bool,
-) -> StepGrad:
+def _effective_grad_on_host(grad: object, data: Array, todo: _Stages) -> StepGrad:
     """Stages 1-6 of a CuPy parameter: checked on the device, computed on NumPy copies, copied back.
 
     CuPy's own float operations flush float32 subnormals (see
@@ -181,13 +176,13 @@ def _effective_grad_on_host(
     """
     xp = array_namespace("parameter", data)
     # Every check, and no arithmetic: the values stay in the parameter dtype.
-    checked = as_step_grad(grad, data, replace(hyper.numerics, wide=False), stages=False)
-    if checked.indices is None and not stages:
+    checked = as_step_grad(grad, data, replace(todo.hyper.numerics, wide=False), stages=False)
+    if checked.indices is None and not todo.any:
         return checked
-    host_data = to_numpy(data) if config.decay else np.broadcast_to(np.zeros((), data.dtype), data.shape)
+    host_data = to_numpy(data) if todo.config.decay else np.broadcast_to(np.zeros((), data.dtype), data.shape)
     values = to_numpy(checked.values)
     host_grad = values if checked.indices is None else (to_numpy(checked.indices), values)
-    g = _stages(host_grad, host_data, config, hyper, factors, stages, centralize_now)
+    g = _stages(host_grad, host_data, todo)
     where = device(data)
     indices = None if g.indices is None else xp.asarray(g.indices, device=where)
     return StepGrad(xp.asarray(g.values, device=where), indices)

@@ -115,15 +115,22 @@ def build_case(spec: Spec, suite: str) -> Case:
         "source": {"kind": "engine", "suite": suite},
         "tags": [spec.scenario, spec.hyper],
     }
-    case = Case(meta, {f"inputs.{k}": v for k, v in inputs.items()})
+    return with_expected(Case(meta, {f"inputs.{k}": v for k, v in inputs.items()}))
+
+
+def with_expected(case: Case) -> Case:
+    """`case` with the engine's outputs as its expected ones (canonical NaNs).
+
+    They are computed through the verifier's call path; a sparse case with
+    ``duplicates="error"`` whose indices repeat expects the error instead.
+    """
+    engine = engine_candidate()
+    sparse = case.meta["op"] == "sparse"
     try:
-        outputs = call_case(
-            engine_candidate().sparse if spec.op == "sparse" else engine_candidate().dense,  # type: ignore[arg-type]
-            case,
-        )
+        outputs = call_case(engine.sparse if sparse else engine.dense, case)  # type: ignore[arg-type]
     except ValueError as exc:
-        if spec.duplicates == "error" and "duplicates" in str(exc):
-            meta["expect_error"] = "duplicate_indices"
+        if sparse and case.meta["options"].get("duplicates") == "error" and "duplicates" in str(exc):
+            case.meta["expect_error"] = "duplicate_indices"
             return case
         raise
     for k, v in outputs.items():
@@ -185,18 +192,7 @@ def case_from_inputs(
         "source": {"kind": "engine", "suite": "in-memory"},
         "tags": ["example"],
     }
-    case = Case(meta, {f"inputs.{k}": v for k, v in arrays.items()})
-    engine = engine_candidate()
-    try:
-        outputs = call_case(engine.sparse if sparse else engine.dense, case)  # type: ignore[arg-type]
-    except ValueError as exc:
-        if sparse and duplicates == "error" and "duplicates" in str(exc):
-            meta["expect_error"] = "duplicate_indices"
-            return case
-        raise
-    for k, v in outputs.items():
-        case.arrays[f"expected.{k}"] = canonical_nans(v)
-    return case
+    return with_expected(Case(meta, {f"inputs.{k}": v for k, v in arrays.items()}))
 
 
 def _suite_entries(folder: Path) -> set[str] | None:

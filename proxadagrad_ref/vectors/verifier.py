@@ -339,7 +339,6 @@ def case_bound(case: Case) -> dict[str, np.ndarray]:
     if case.meta["op"] == "dense":
         r = step(w, a, inp["grad"])
         return {"Bw": r["Bw"], "Ba": r["Ba"], "a_overflow": r["a_overflow"]}
-    out_w, out_a = w.copy(), a.copy()
     Bw, Ba = np.zeros_like(w), np.zeros_like(w)
     overflow = np.zeros(w.shape, bool)
     fmt = case.meta["options"].get("grad_format", "rows")
@@ -375,7 +374,6 @@ def case_bound(case: Case) -> dict[str, np.ndarray]:
             ew, ea = r["Bw"], r["Ba"]
             overflow[i] = r["a_overflow"]
         Bw[i], Ba[i] = ew, ea
-    del out_w, out_a
     return {"Bw": Bw, "Ba": Ba, "a_overflow": overflow}
 
 
