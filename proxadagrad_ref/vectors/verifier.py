@@ -377,6 +377,14 @@ def case_bound(case: Case) -> dict[str, np.ndarray]:
     return {"Bw": Bw, "Ba": Ba, "a_overflow": overflow}
 
 
+def _difference(exp: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both outputs in float64, where both are NaN, and ``|got - exp|`` (0 if equal or both NaN; NaN: inf)."""
+    e, c = exp.astype(np.float64), got.astype(np.float64)
+    both_nan = np.isnan(e) & np.isnan(c)
+    diff = np.where(both_nan | (e == c), 0.0, np.abs(c - e))
+    return e, c, both_nan, np.where(np.isnan(diff), np.inf, diff)
+
+
 def _ulps(diff: np.ndarray, expected: np.ndarray) -> np.ndarray:
     spacing = np.spacing(np.abs(expected.astype(expected.dtype)).astype(expected.dtype)).astype(np.float64)
     return np.where(diff == 0, 0.0, np.where(spacing > 0, diff / np.where(spacing > 0, spacing, 1.0), np.inf))
@@ -513,10 +521,7 @@ def _compare_trajectory(case: Case, outputs: dict[str, np.ndarray], strict: bool
         for key, exp in expected.items():
             got = np.asarray(outputs[key])
             res.elements += int(exp.size)
-            e, c = exp.astype(np.float64), got.astype(np.float64)
-            both_nan = np.isnan(e) & np.isnan(c)
-            diff = np.where(both_nan | (e == c), 0.0, np.abs(c - e))
-            diff = np.where(np.isnan(diff), np.inf, diff)
+            e, c, both_nan, diff = _difference(exp, got)
             if tol is None:
                 bits = f"u{exp.dtype.itemsize}"
                 ok = (exp.view(bits) == got.view(bits)) | both_nan
@@ -576,10 +581,7 @@ def compare(case: Case, outputs: dict[str, np.ndarray], *, strict: bool = False)
         for name, exp in expected.items():
             got = np.asarray(outputs[name])
             res.elements += int(exp.size)
-            e, c = exp.astype(np.float64), got.astype(np.float64)
-            both_nan = np.isnan(e) & np.isnan(c)
-            diff = np.where(both_nan | (e == c), 0.0, np.abs(c - e))
-            diff = np.where(np.isnan(diff), np.inf, diff)
+            e, c, both_nan, diff = _difference(exp, got)
             ulps = _ulps(diff, exp)
             tol = None
             special = np.zeros(exp.shape, bool)  # accepted by an FP_SPECIAL rule or unconstrained
