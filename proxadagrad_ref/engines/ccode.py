@@ -41,7 +41,7 @@ the CuPy engine can generate with NVRTC under CuPy's real options and checks
 its PTX: no ``.ftz``, one ``fma.rn`` per ``fma`` of the formula and no other,
 ``div.rn``/``sqrt.rn``, no approximation.
 
-``tests/test_ccode.py`` compiles the same statements with g++
+``tests/engines/test_ccode.py`` compiles the same statements with g++
 (``-ffp-contract=off``: the host primitives) and compares their bits with the
 reference engine, for every profile formula it can express (not TensorFlow's
 packet formula: its table-driven rsqrt has no C++ form here).

@@ -6,7 +6,7 @@ centralization, loss scaling, duplicate summing, learning-rate storage -- is
 rounded as one :class:`PipelineNumerics` says. Each field is one choice, read
 from MindSpore's Python sources (``nn/optim/optimizer.py``,
 ``nn/optim/proximal_ada_grad.py``) and checked against recorded MindSpore 2.10
-trajectories (``tests/test_recorded_mindspore.py``: 23 runs plus a sparse
+trajectories (``tests/recorded/test_recorded.py``: 23 runs plus a sparse
 embedding net reproduced bit for bit). The one choice no recording can check is
 marked *unverified*: MindSpore's centralization op has no CPU kernel.
 """
