@@ -150,14 +150,9 @@ def kernel_source(
 
 
 def rows_kernel_source(
-    formula: Formula,
-    profile: Profile,
-    dtype: Any,
-    hyper: tuple[Any, Any, Any],
-    adaptive: bool,
-    *,
+    formula: Formula, profile: Profile, dtype: Any, hyper: tuple[Any, Any, Any], adaptive: bool, *,
     grad_dtype: Any = None,
-) -> tuple[str, str, str]:
+) -> tuple[str, str, str]:  # fmt: skip (the arguments of kernel_source)
     """``(in_params, out_params, operation)`` of the sparse kernel: one thread per touched element.
 
     The table and its accumulators are ``raw`` arguments updated in place at

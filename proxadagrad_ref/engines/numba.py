@@ -223,28 +223,24 @@ _NAN32 = np.float32(math.nan)
 _ZERO32 = np.float32(0.0)
 
 
-@intrinsic
-def _bits32(typingctx, x):
-    """The bits of a float32 as an int32 (an LLVM bitcast; no memory round trip)."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
+_SAME_WIDTH = {types.float32: types.int32, types.int32: types.float32, types.float64: types.int64,
+               types.int64: types.float64}
 
 
 @intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose bits are the int32 `bits`."""
-    if bits != types.int32:
+def _reinterpret(typingctx, x):
+    """The same bits in the other type of their width: float32 <-> int32, float64 <-> int64 (a bitcast)."""
+    target = _SAME_WIDTH.get(x)
+    if target is None:
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
+        return builder.bitcast(args[0], context.get_value_type(target))
 
-    return types.float32(types.int32), codegen
+    return target(x), codegen
+
+
+_as_bits: Any = _reinterpret  # called from compiled code (the typing context is numba's)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -258,14 +254,14 @@ def _rsqrt_estimate32(x):
     special inputs are selected at the end, so the loop around it vectorizes
     (with a gather from the table).
     """
-    bits = _bits32(x)
+    bits = _as_bits(x)
     e = ((bits >> 23) & 0xFF) - 127
     parity = e & 1  # e mod 2, also for negative e
     top = (bits >> 11) & 0xFFF
     k = (e - parity) >> 1  # exact: e - parity is even
-    scale = _float32_from_bits(np.int32((127 - k) << 23))  # 2**-k, a normal float32 for |k| <= 64
+    scale = _as_bits(np.int32((127 - k) << 23))  # 2**-k, a normal float32 for |k| <= 64
     estimate = _RSQRT_TABLE32[parity * 4096 + top] * scale
-    signed_inf = _float32_from_bits(np.int32((bits & np.int32(-(1 << 31))) | np.int32(0xFF << 23)))
+    signed_inf = _as_bits(np.int32((bits & np.int32(-(1 << 31))) | np.int32(0xFF << 23)))
     special = signed_inf if abs(x) < _SMALLEST_NORMAL32 else (_ZERO32 if x == _INF32 else _NAN32)
     return estimate if (x >= _SMALLEST_NORMAL32 and x <= _MAX32) else special
 
@@ -340,34 +336,6 @@ def compile_formula(formula: Formula, compute: Any) -> Any:
     return numba.njit(inline="always", **_JIT)(rebind(formula, SCALAR_OPS, constants=np.dtype(compute).type))
 
 
-@intrinsic
-def _bits64(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _float64_from_bits(typingctx, bits):
-    """The float64 whose bits are the int64 `bits`."""
-    if bits != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-_bits64_of: Any = _bits64  # called from compiled code (the typing context is numba's)
-_float64_of: Any = _float64_from_bits
-
-
 @numba.njit(inline="always", **_JIT)
 def half_to_float64(h: Any) -> Any:  # pragma: no cover - compiled
     """The float16 whose bits are the uint16 `h`, widened exactly to float64 (as NumPy's ``astype``).
@@ -378,10 +346,10 @@ def half_to_float64(h: Any) -> Any:  # pragma: no cover - compiled
     sign = (h >> 15) << 63
     exponent = (h >> 10) & 0x1F
     mantissa = h & 0x3FF
-    subnormal = _bits64_of(np.float64(mantissa) * 5.9604644775390625e-08) | sign  # mantissa * 2**-24
+    subnormal = _as_bits(np.float64(mantissa) * 5.9604644775390625e-08) | sign  # mantissa * 2**-24
     special = sign | (np.int64(0x7FF) << 52) | (mantissa << 42)  # infinity, or NaN with its payload
     normal = sign | ((exponent + 1008) << 52) | (mantissa << 42)
-    return _float64_of(subnormal if exponent == 0 else (special if exponent == 31 else normal))
+    return _as_bits(subnormal if exponent == 0 else (special if exponent == 31 else normal))
 
 
 @numba.njit(inline="always", **_JIT)
@@ -396,13 +364,13 @@ def float64_to_half(x: Any) -> Any:  # pragma: no cover - compiled
     The rounded value is then written as half bits without another rounding.
     Branch-free, like :func:`half_to_float64`.
     """
-    b = _bits64_of(np.float64(x))
+    b = _as_bits(np.float64(x))
     sign = (b >> 48) & 0x8000
     magnitude_bits = b & np.int64(0x7FFFFFFFFFFFFFFF)
     binade = magnitude_bits >> 52
-    grid = _float64_of((max(min(binade, 1039), 1009) + 42) << 52)  # 2**(E + 42), E clamped to [-14, 16]
-    r = (_float64_of(magnitude_bits) + grid) - grid
-    rb = _bits64_of(r)
+    grid = _as_bits((max(min(binade, 1039), 1009) + 42) << 52)  # 2**(E + 42), E clamped to [-14, 16]
+    r = (_as_bits(magnitude_bits) + grid) - grid
+    rb = _as_bits(r)
     normal = ((((rb >> 52) & 0x7FF) - 1008) << 10) | ((rb >> 42) & 0x3FF)
     subnormal = np.int64(r * 16777216.0)  # a subnormal half (or zero): its bits are r / 2**-24
     nan = 0x7E00 if (magnitude_bits & ((np.int64(1) << 52) - 1)) != 0 else 0x7C00

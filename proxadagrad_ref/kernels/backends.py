@@ -111,11 +111,11 @@ def dense(kernel: Kernel, var: Any, accum: Any, lr: Any, l1: Any, l2: Any, grad:
     arrays = {"accum": accum, "grad": grad, "lr": lr, "l1": l1, "l2": l2}
     _same_library(arrays, var)
     if library == "dask":
-        return _dask_dense(var, accum, lr, l1, l2, grad, **kw)
+        return _dask_dense(var, accum, (lr, l1, l2), grad, kw)
     host = host_of(var)
     if host is None:
         raise _unmeasured(library)
-    return _on_host(host, kernel, var, accum, (lr, l1, l2), grad, None, kw, sparse_call=False)
+    return _on_host(host, _Call(kernel, var, accum, (lr, l1, l2), grad, None, kw, sparse_call=False))
 
 
 def sparse(
@@ -131,12 +131,12 @@ def sparse(
         for name, x in grad_arrays.items():
             if is_array(x) and not (is_dask(x) or isinstance(x, np.ndarray)):
                 raise TypeError(f"{name} must be a dask or NumPy array for a dask var, got {library_name(x)}")
-        return _dask_sparse(kernel, var, accum, lr, l1, l2, grad, indices, **kw)
+        return _dask_sparse(kernel, var, accum, (lr, l1, l2), grad, indices, kw)
     _same_library({"accum": accum, "lr": lr, "l1": l1, "l2": l2, **grad_arrays}, var)
     host = host_of(var)
     if host is None:
         raise _unmeasured(library)
-    return _on_host(host, kernel, var, accum, (lr, l1, l2), grad, indices, kw, sparse_call=True)
+    return _on_host(host, _Call(kernel, var, accum, (lr, l1, l2), grad, indices, kw, sparse_call=True))
 
 
 def _unmeasured(library: str) -> TypeError:
@@ -162,25 +162,16 @@ class _Call(NamedTuple):
     sparse_call: bool
 
 
-def _on_host(
-    host: Host,
-    kernel: Kernel,
-    var: Any,
-    accum: Any,
-    hyper: tuple[Any, Any, Any],
-    grad: Any,
-    indices: Any,
-    kw: dict[str, Any],
-    *,
-    sparse_call: bool,
-) -> tuple[Any, Any]:
+def _on_host(host: Host, call: _Call) -> tuple[Any, Any]:
+    """A torch or JAX call: the NumPy kernel on host views (or, under ``jit``, :func:`_traced`)."""
+    kernel, var, accum, hyper, grad, indices, kw, sparse_call = call
     inplace = kw.get("inplace", False)
     arrays = [var, accum, *(h for h in hyper if is_array(h)), *_grad_arrays(grad, indices).values()]
     for x in arrays:
         if x is not None:
             host.check("var" if x is var else "an argument", x)
     if any(is_tracer(x) for x in arrays if x is not None):
-        return _traced(_Call(kernel, var, accum, hyper, grad, indices, kw, sparse_call))
+        return _traced(call)
     if host.library == "jax":
         _check_x64(arrays)
     if inplace is True:
@@ -291,18 +282,11 @@ def _pair(fn: Callable[..., tuple[np.ndarray, np.ndarray]], var: Any, *arrays: A
 
 
 def _dask_dense(
-    var: Any,
-    accum: Any,
-    lr: Any,
-    l1: Any,
-    l2: Any,
-    grad: Any,
-    *,
-    prox_step: str = "adaptive",
-    emulate: str | None = None,
-    inplace: bool = False,
-    engine: str = "auto",
+    var: Any, accum: Any, hyper: tuple[Any, Any, Any], grad: Any, kw: dict[str, Any]
 ) -> tuple[Any, Any]:
+    """The dense kernel on dask arrays (`kw`: the public kernel's keyword arguments)."""
+    prox_step, emulate, inplace, engine = (kw[k] for k in ("prox_step", "emulate", "inplace", "engine"))
+    lr, l1, l2 = hyper
     xp_var = array_namespace("var", var)
     for name, x in (("accum", accum), ("grad", grad)):  # the metadata checks of the native path
         check_like_var(name, x, var, xp_var)
@@ -352,18 +336,16 @@ def _dask_sparse(
     kernel: Kernel,
     var: Any,
     accum: Any,
-    lr: Any,
-    l1: Any,
-    l2: Any,
+    hyper: tuple[Any, Any, Any],
     grad: Any,
     indices: Any,
-    *,
-    duplicates: str = "sum",
-    prox_step: str = "adaptive",
-    emulate: str | None = None,
-    inplace: bool = False,
-    engine: str = "auto",
+    kw: dict[str, Any],
 ) -> tuple[Any, Any]:
+    """The sparse kernel on a dask table (`kw`: the public kernel's keyword arguments)."""
+    duplicates, prox_step, emulate, inplace, engine = (
+        kw[k] for k in ("duplicates", "prox_step", "emulate", "inplace", "engine")
+    )
+    lr, l1, l2 = hyper
     check_like_var("accum", accum, var, array_namespace("var", var))
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be a bool, got {type(inplace).__name__}")

@@ -98,14 +98,9 @@ def assert_conforms(
     """
     candidate = as_candidate(func, op=op)
     report = verify(
-        suite,
-        candidate=candidate,
-        op=op,
-        profile=profile,
-        prox_step=prox_step,
-        dtype=dtype,
+        suite, candidate=candidate, op=op, profile=profile, prox_step=prox_step, dtype=dtype,
         duplicates=duplicates,
-    )
+    )  # fmt: skip
     if not report.results:
         counts = report.not_applicable_counts()
         reasons = "; ".join(f"{n} x {r}" for r, n in counts.items()) or "none"

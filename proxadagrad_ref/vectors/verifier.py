@@ -883,14 +883,13 @@ def verify(
 
     Examples
     --------
-    >>> import numpy as np
+    A candidate with the dense kernel's positional signature and no keyword
+    (the plain kernel of :func:`proxadagrad_ref.testing.assert_conforms`'s
+    example would do as well):
+
+    >>> from proxadagrad_ref import apply_proximal_adagrad
     >>> def my_kernel(var, accum, lr, l1, l2, grad):
-    ...     w, a, g = (np.asarray(x, np.float64) for x in (var, accum, grad))
-    ...     a = a + g * g
-    ...     eta = lr / np.sqrt(a)
-    ...     v = w - eta * g
-    ...     w = np.sign(v) * np.maximum(np.abs(v) - eta * l1, 0) / (1 + eta * l2)
-    ...     return w.astype(var.dtype), a.astype(var.dtype)
+    ...     return apply_proximal_adagrad(var, accum, lr, l1, l2, grad)
     >>> report = verify("smoke", candidate=my_kernel)
     >>> report.passed, len(report.results), len(report.not_applicable)
     (True, 3, 7)
