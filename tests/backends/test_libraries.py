@@ -58,6 +58,16 @@ def test_torch_functional_results_are_tensors_that_do_not_require_grad() -> None
 
 
 @needs("torch")
+def test_torch_in_place_on_one_tensor_twice_is_refused() -> None:
+    import torch
+
+    t = torch.ones(3)
+    with pytest.raises(ValueError, match="same array"):
+        apply_proximal_adagrad(t, t, 0.1, 0.0, 0.0, torch.ones(3), inplace=True)
+    assert torch.equal(t, torch.ones(3))
+
+
+@needs("torch")
 def test_torch_mixed_libraries_are_refused() -> None:
     import torch
 
