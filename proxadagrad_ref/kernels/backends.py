@@ -166,6 +166,8 @@ def _on_host(host: Host, call: _Call) -> tuple[Any, Any]:
     """A torch or JAX call: the NumPy kernel on host views (or, under ``jit``, :func:`_traced`)."""
     kernel, var, accum, hyper, grad, indices, kw, sparse_call = call
     inplace = kw.get("inplace", False)
+    if str(var.dtype).rsplit(".", 1)[-1] not in ("float16", "float32", "float64"):  # torch.bfloat16, ...
+        raise TypeError(f"var must have dtype float16, float32 or float64, got {var.dtype}")
     arrays = [var, accum, *(h for h in hyper if is_array(h)), *_grad_arrays(grad, indices).values()]
     for x in arrays:
         if x is not None:

@@ -68,6 +68,15 @@ def test_torch_in_place_on_one_tensor_twice_is_refused() -> None:
 
 
 @needs("torch")
+def test_torch_bfloat16_is_refused_naming_var() -> None:
+    import torch
+
+    t = torch.ones(3, dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match="var must have dtype"):
+        apply_proximal_adagrad(t, t.clone(), 0.1, 0.0, 0.0, t.clone())
+
+
+@needs("torch")
 def test_torch_mixed_libraries_are_refused() -> None:
     import torch
 
