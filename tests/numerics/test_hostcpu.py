@@ -41,6 +41,11 @@ def _step(dtype=np.float32, emulate="tensorflow") -> None:
     apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, emulate=emulate)
 
 
+def _sparse_step() -> None:
+    w, a, rows = np.ones((3, 2), np.float32), np.ones((3, 2), np.float32), np.ones((1, 2), np.float32)
+    sparse_apply_proximal_adagrad(w, a, 0.1, 0.0, 0.0, rows, np.array([1]), emulate="tensorflow")
+
+
 def test_matching_table_gives_no_warning(fresh: pytest.MonkeyPatch) -> None:
     fresh.setattr(hostcpu, "_probe", _table_probe())
     with warnings.catch_warnings():
@@ -59,16 +64,7 @@ def test_other_table_warns_once_naming_the_cpu(fresh: pytest.MonkeyPatch) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per process: no second warning
         _step()
-        sparse_apply_proximal_adagrad(
-            np.ones((3, 2), np.float32),
-            np.ones((3, 2), np.float32),
-            0.1,
-            0.0,
-            0.0,
-            np.ones((1, 2), np.float32),
-            np.array([1]),
-            emulate="tensorflow",
-        )
+        _sparse_step()
 
 
 def test_warning_is_a_user_warning_subclass() -> None:
@@ -92,16 +88,7 @@ def test_other_profiles_and_dtypes_do_not_probe(fresh: pytest.MonkeyPatch, dtype
 def test_sparse_float32_triggers_the_check(fresh: pytest.MonkeyPatch) -> None:
     fresh.setattr(hostcpu, "_probe", _table_probe(changed=1))
     with pytest.warns(hostcpu.HostRsqrtWarning):
-        sparse_apply_proximal_adagrad(
-            np.ones((3, 2), np.float32),
-            np.ones((3, 2), np.float32),
-            0.1,
-            0.0,
-            0.0,
-            np.ones((1, 2), np.float32),
-            np.array([1]),
-            emulate="tensorflow",
-        )
+        _sparse_step()
 
 
 def test_not_x86_warns(fresh: pytest.MonkeyPatch) -> None:
