@@ -72,13 +72,26 @@ def test_truncated_payload_refused(smoke: Path, tmp_path: Path) -> None:
         list(read_suite(s))
 
 
-@pytest.mark.parametrize("name", ["../outside.json", "/etc/passwd", "cases/../../x.json", "C:\\x.json"])
+ESCAPING_NAMES = [
+    "../outside.json",
+    "/etc/passwd",
+    "cases/../../x.json",
+    "C:\\x.json",
+    "cases/..",
+    "./../x.json",
+    "cases\\..\\..\\x.json",
+    "//host/share/x.json",
+    "cases/x\x00.json",
+]
+
+
+@pytest.mark.parametrize("name", ESCAPING_NAMES)
 def test_manifest_path_escaping_folder_refused(smoke: Path, tmp_path: Path, name: str) -> None:
     s = copy_suite(smoke, tmp_path)
     manifest = json.loads((s / "manifest.json").read_text())
     manifest["cases"][0]["file"] = name
     (s / "manifest.json").write_bytes(canonical_json(manifest))
-    with pytest.raises(FormatError, match=r"cases\[0\]\.file.*escapes"):
+    with pytest.raises(FormatError, match=r"manifest\.json: field cases\[0\]\.file.*escapes"):
         list(read_suite(s))
 
 
@@ -135,18 +148,6 @@ def test_payload_symlinked_outside_the_folder_is_refused(smoke: Path, tmp_path: 
     blob.unlink()
     blob.symlink_to(outside)
     with pytest.raises(FormatError, match=r"payload\.file.*escapes"):
-        list(read_suite(s))
-
-
-@pytest.mark.parametrize(
-    "name", ["cases/..", "./../x.json", "cases\\..\\..\\x.json", "//host/share/x.json", "cases/x\x00.json"]
-)
-def test_more_escaping_manifest_paths_refused(smoke: Path, tmp_path: Path, name: str) -> None:
-    s = copy_suite(smoke, tmp_path)
-    manifest = json.loads((s / "manifest.json").read_text())
-    manifest["cases"][0]["file"] = name
-    (s / "manifest.json").write_bytes(canonical_json(manifest))
-    with pytest.raises(FormatError, match=r"manifest\.json: field cases\[0\]\.file"):
         list(read_suite(s))
 
 
