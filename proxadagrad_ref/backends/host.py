@@ -70,7 +70,7 @@ class Host:
                 "(for the GPU pass CuPy arrays, e.g. cupy.from_dlpack(tensor))"
             )
 
-    def view(self, x: Any, *, writable: bool) -> np.ndarray:
+    def view(self, x: Any) -> np.ndarray:
         """A NumPy array on `x`'s memory (torch: writable; JAX: read-only, or a copy from a device)."""
         if self.library == "torch":
             return x.detach().numpy()

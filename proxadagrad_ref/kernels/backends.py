@@ -183,9 +183,9 @@ def _on_host(host: Host, call: _Call) -> tuple[Any, Any]:
                 raise refusal
         if var is accum:  # their two views would be two objects: the NumPy kernel could not tell
             raise ValueError("var and accum are the same array; inplace=True needs two distinct arrays")
-    views = [host.view(x, writable=inplace is True) for x in (var, accum)]
-    hyper_v = [host.view(h, writable=False) if is_array(h) else h for h in hyper]
-    grad_v, indices_v = _map_grad(grad, indices, lambda x: host.view(x, writable=False))
+    views = [host.view(x) for x in (var, accum)]
+    hyper_v = [host.view(h) if is_array(h) else h for h in hyper]
+    grad_v, indices_v = _map_grad(grad, indices, host.view)
     args = (*views, *hyper_v, grad_v) + ((indices_v,) if sparse_call else ())
     w_new, a_new = kernel(*args, **kw)
     if inplace is True:

@@ -291,7 +291,7 @@ def host_arrays(data: Array, accum: Array) -> tuple[Host | None, Array, Array]:
     if is_tracer(data):
         raise TypeError("the optimizer steps concrete arrays; it cannot run inside jax.jit")
     host.check("the parameter", data)
-    return host, host.view(data, writable=True), host.view(accum, writable=True)
+    return host, host.view(data), host.view(accum)
 
 
 def host_grad(host: Host | None, grad: object, data: Array) -> object:
@@ -307,7 +307,7 @@ def host_grad(host: Host | None, grad: object, data: Array) -> object:
                 f"the gradient is a {library_name(x)} array but the parameter is a {host.library} array"
             )
         host.check("the gradient", x)
-        return host.view(x, writable=False)
+        return host.view(x)
 
     if isinstance(grad, tuple):
         return tuple(view(x) for x in grad)
