@@ -49,7 +49,7 @@ from ..backends.host import Host, host_of, is_dask, is_tracer, library_name
 from ..engines.dispatch import check_engine, evaluate
 from ..engines.step import Elementwise
 from .checks import check_accum, check_like_var, prepare_kind
-from .grads import RowTensor, check_indices, group, is_scipy_sparse, split_sparse
+from .grads import RowTensor, check_indices, group, is_row_tensor, is_scipy_sparse, split_sparse
 
 __all__ = ["dense", "sparse"]
 
@@ -85,7 +85,7 @@ def _grad_arrays(grad: Any, indices: Any) -> dict[str, Any]:
     """The arrays inside a gradient argument, by name."""
     if is_scipy_sparse(grad):
         return {"indices": indices}
-    if all(hasattr(grad, a) for a in ("indices", "values", "dense_shape")):
+    if is_row_tensor(grad):
         return {"grad.indices": grad.indices, "grad.values": grad.values, "indices": indices}
     return {"grad": grad, "indices": indices}
 
@@ -96,7 +96,7 @@ def _map_grad(grad: Any, indices: Any, fn: Callable[[Any], Any]) -> tuple[Any, A
     def one(x: Any) -> Any:
         return fn(x) if is_array(x) and not isinstance(x, (int, float)) else x
 
-    if all(hasattr(grad, a) for a in ("indices", "values", "dense_shape")) and not is_scipy_sparse(grad):
+    if is_row_tensor(grad) and not is_scipy_sparse(grad):
         grad = RowTensor(one(grad.indices), one(grad.values), tuple(grad.dense_shape))
     else:
         grad = one(grad)
@@ -233,7 +233,7 @@ def _traced(call: _Call) -> tuple[Any, Any]:
         emulate=kw.get("emulate"),
         op="sparse" if sparse_call else "dense",
     )
-    grad_rt = all(hasattr(grad, a) for a in ("indices", "values", "dense_shape"))
+    grad_rt = is_row_tensor(grad)
     parts = [var, accum, *[h for h in hyper if is_array(h)]]
     parts += [grad.indices, grad.values] if grad_rt else [grad]
     if indices is not None:

@@ -35,6 +35,7 @@ __all__ = [
     "csr_touched_rows",
     "group",
     "indices_unique",
+    "is_row_tensor",
     "is_scipy_sparse",
     "split_sparse",
     "sum_duplicates",
@@ -75,7 +76,8 @@ def is_scipy_sparse(x: object) -> bool:
     return bool(sp.issparse(x))
 
 
-def _is_row_tensor(x: object) -> bool:
+def is_row_tensor(x: object) -> bool:
+    """True for a row-tensor gradient: an object with ``indices``, ``values`` and ``dense_shape``."""
     return all(hasattr(x, attr) for attr in ("indices", "values", "dense_shape"))
 
 
@@ -93,7 +95,7 @@ def split_sparse(
         if indices is not None:
             raise TypeError("indices must be None when grad is a scipy.sparse matrix")
         return _rows_from_scipy(grad, var, xp, grad_name, var_name)
-    if _is_row_tensor(grad):
+    if is_row_tensor(grad):
         if indices is not None:
             raise TypeError("indices must be None when grad is a RowTensor (it carries its own indices)")
         dense_shape = tuple(int(d) for d in grad.dense_shape)

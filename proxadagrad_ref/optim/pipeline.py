@@ -45,7 +45,7 @@ import numpy as np
 
 from ..backends.compat import array_namespace, device, is_array, is_cupy_namespace, to_numpy
 from ..backends.host import Host, host_of, is_tracer, library_name
-from ..kernels.grads import RowTensor
+from ..kernels.grads import RowTensor, is_row_tensor
 from .centralization import centralization_applies, centralize
 from .grads import StepGrad, as_step_grad, sum_duplicates, to_param_dtype
 from .groups import ParamConfig
@@ -311,7 +311,7 @@ def host_grad(host: Host | None, grad: object, data: Array) -> object:
 
     if isinstance(grad, tuple):
         return tuple(view(x) for x in grad)
-    if all(hasattr(grad, a) for a in ("indices", "values", "dense_shape")):
+    if is_row_tensor(grad):
         return RowTensor(view(grad.indices), view(grad.values), tuple(grad.dense_shape))  # type: ignore[attr-defined]
     return view(grad)
 
