@@ -78,7 +78,6 @@ CATALOGUES: dict[str, tuple[str, list[str]]] = {
             "test_import_refuses_bad_recordings",
             "test_case_file_symlinked_outside_the_folder_is_refused",
             "test_payload_symlinked_outside_the_folder_is_refused",
-            "test_more_escaping_manifest_paths_refused",
             "test_bad_manifest_refused_naming_file_and_field",
             "test_unparsable_manifest_refused",
             "test_bad_results_file_refused_naming_file_and_field",
