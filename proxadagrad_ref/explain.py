@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.compat import numpy_namespace
+from .backends.compat import FLOAT_NAMES, numpy_namespace
 from .engines import reference
 from .engines.step import Elementwise
 from .kernels.checks import check_hyperparameter
@@ -55,7 +55,7 @@ __all__ = ["QUANTITIES", "explain_case", "explain_element", "format_text"]
 QUANTITIES = ("accum", "lr_t", "prox_v", "threshold", "denominator", "result")
 """The named quantities of each variant, in the order the update computes them."""
 
-DTYPES = ("float16", "float32", "float64")
+DTYPES = FLOAT_NAMES
 
 _LOCAL_ALIASES = {
     "lr_t": ("step", "lr_t", "eta"),

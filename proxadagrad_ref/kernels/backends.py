@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..backends.compat import array_namespace, is_array, numpy_namespace
+from ..backends.compat import FLOAT_NAMES, array_namespace, is_array, numpy_namespace
 from ..backends.host import Host, host_of, is_dask, is_tracer, library_name
 from ..engines.dispatch import check_engine, evaluate
 from ..engines.step import Elementwise
@@ -166,7 +166,7 @@ def _on_host(host: Host, call: _Call) -> tuple[Any, Any]:
     """A torch or JAX call: the NumPy kernel on host views (or, under ``jit``, :func:`_traced`)."""
     kernel, var, accum, hyper, grad, indices, kw, sparse_call = call
     inplace = kw.get("inplace", False)
-    if str(var.dtype).rsplit(".", 1)[-1] not in ("float16", "float32", "float64"):  # torch.bfloat16, ...
+    if str(var.dtype).rsplit(".", 1)[-1] not in FLOAT_NAMES:  # torch.bfloat16, ...
         raise TypeError(f"var must have dtype float16, float32 or float64, got {var.dtype}")
     arrays = [var, accum, *(h for h in hyper if is_array(h)), *_grad_arrays(grad, indices).values()]
     for x in arrays:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.compat import dtype_name
+from ..backends.compat import FLOAT_NAMES, dtype_name
 from . import hostcpu
 from .interpret import rename
 from .ops import (
@@ -277,7 +277,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "exact": Profile(
-        "exact", exact_formula, exact_formula, ("float16", "float32", "float64"), PROX_STEPS, True
+        "exact", exact_formula, exact_formula, FLOAT_NAMES, PROX_STEPS, True
     ),
     "mindspore": Profile(
         "mindspore",

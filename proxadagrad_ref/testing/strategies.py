@@ -30,11 +30,12 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from ..backends.compat import FLOAT_NAMES
 from ..vectors.suites import DENSE_SCENARIOS, Spec, build_inputs, edge_values, hyper_sets
 
 __all__ = ["DTYPES", "dense_inputs", "elements", "hyper_parameters", "sparse_inputs", "suite_inputs"]
 
-DTYPES = ("float16", "float32", "float64")
+DTYPES = FLOAT_NAMES
 
 
 def _dtypes(dtype: str | None) -> st.SearchStrategy[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.compat import FLOAT_NAMES
 from ..numerics.profiles import PROFILES
 from .trajectory import BUILDERS, encode_args
 
@@ -31,7 +32,7 @@ __all__ = [
     "suite_specs",
 ]
 
-FLOATS = ("float16", "float32", "float64")
+FLOATS = FLOAT_NAMES
 HYPERS: dict[str, tuple[float, float, float]] = {  # label -> (lr, l1, l2)
     "l1l2": (0.1, 0.05, 0.1),
     "l1": (0.1, 0.05, 0.0),
