@@ -10,12 +10,24 @@ MathJax is copied into it (``sphinx-mathjax-offline``), and
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import proxadagrad_ref
+
+try:  # the doctests of proxadagrad_ref.testing run Hypothesis, which keeps a cache in the working directory
+    from hypothesis.configuration import set_hypothesis_home_dir
+except ImportError:
+    pass
+else:  # a folder of this build instead, outside the working tree (removed at the end)
+    _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="proxadagrad-docs-hypothesis-")
+    atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+    set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 project = "proxadagrad_ref"
 author = "proxadagrad_ref contributors"
