@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "proxadagrad_ref"
-LAYERS = {"backends": 0, "numerics": 1, "engines": 2, "kernels": 3, "optim": 4}
-TOOLS = 5  # vectors, testing, explain, cli, schedules, __init__, __main__: above every layer
+LAYERS = {"backends": 0, "numerics": 1, "engines": 2, "kernels": 3, "optim": 4, "adapters": 5}
+TOOLS = 6  # vectors, testing, explain, cli, schedules, torch, optax, __init__, __main__: above every layer
 
 
 def _module(path: Path) -> str:
