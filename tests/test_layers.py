@@ -2,7 +2,8 @@
 
 The layers, lowest first: ``backends`` (array libraries), ``numerics`` (the
 arithmetic), ``engines`` (evaluating a formula), ``kernels`` (the public
-kernels), ``optim`` (the optimizer), then the tools built on them. Read from
+kernels), ``optim`` (the optimizer), ``adapters`` (the torch and optax
+optimizers over it), then the tools built on them. Read from
 the source (imports inside functions included), so the rule holds whatever is
 imported lazily.
 """
