@@ -191,12 +191,15 @@ class ProximalAdagrad(torch.optim.Optimizer):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         where = f"params[{len(self.param_groups)}]"
         _check_keys(param_group, where, self.defaults)
+        members = param_group["params"]
+        if not isinstance(members, (torch.Tensor, set)):  # torch's own refusals for those
+            param_group["params"] = members = list(members)
+            _check_distinct(members, where)
         super().add_param_group(param_group)
         try:
             group = self.param_groups[-1]
             for i, p in enumerate(group["params"]):
                 _check_tensor(p, f"{where}['params'][{i}]", self._hyper)
-            _check_distinct(group["params"], where)
             self._configs(self.param_groups)
         except Exception:
             self.param_groups.pop()
@@ -391,9 +394,11 @@ def _check_tensor(p: object, where: str, hyper: Hyper) -> None:
         raise type(exc)(f"{where}: {exc}") from None
 
 
-def _check_distinct(params: list[torch.Tensor], where: str) -> None:
+def _check_distinct(params: list[Any], where: str) -> None:
+    """Each tensor once in a group (torch only warns); `params` as given (tensors or (name, tensor))."""
     seen: set[int] = set()
-    for i, p in enumerate(params):
+    for i, item in enumerate(params):
+        p = item[1] if isinstance(item, tuple) and len(item) == 2 else item
         if id(p) in seen:
             raise ValueError(f"{where}['params'][{i}] is listed twice; each tensor is updated once per step")
         seen.add(id(p))
