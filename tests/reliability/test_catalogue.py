@@ -98,6 +98,14 @@ CATALOGUES: dict[str, tuple[str, list[str]]] = {
             "test_state_path_that_is_a_folder_or_missing",
         ],
     ),
+    "optax adapter": (
+        "adapters/test_optax.py",
+        [
+            "test_optax_bad_input",
+            "test_float64_without_x64_is_refused",
+            "test_engine_params_needs_exactly_one_state",
+        ],
+    ),
     "interrupted generation": (
         "vectors/test_interrupted_generation.py",
         [
