@@ -3,7 +3,7 @@ r"""Proximal Adagrad as an optax ``GradientTransformation``, with the engine's b
 The transformation is thin over the optimizer (:class:`~proxadagrad_ref.ProximalAdagrad`):
 every update runs the optimizer's pipeline (weight decay, loss scale, learning
 rate of the step, the kernel) with NumPy on host copies of the JAX arrays --
-eagerly, or under ``jax.jit`` / ``vmap`` through one ``jax.pure_callback``
+eagerly, or under ``jax.jit`` through one ``jax.pure_callback``
 per update -- so no part of the formula is restated here and XLA's arithmetic
 (flush-to-zero, FMA contraction, ``rsqrt``) never touches it.
 
