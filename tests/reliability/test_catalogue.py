@@ -110,6 +110,14 @@ CATALOGUES: dict[str, tuple[str, list[str]]] = {
             "test_state_dict_of_torch_adagrad_is_refused",
         ],
     ),
+    "optax adapter": (
+        "adapters/test_optax.py",
+        [
+            "test_optax_bad_input",
+            "test_float64_without_x64_is_refused",
+            "test_engine_params_needs_exactly_one_state",
+        ],
+    ),
     "interrupted generation": (
         "vectors/test_interrupted_generation.py",
         [
