@@ -325,7 +325,7 @@ def optimizer_section(repeat: int) -> None:
 
 
 def _backend_arrays(name: str, arrays: tuple[np.ndarray, ...]) -> tuple[Any, ...] | None:
-    """The arrays in library `name` (None when it is not importable)."""
+    """The arrays in library `name` (None when it is not importable); ``dask-K``: K chunks."""
     try:
         if name == "torch":
             import torch
@@ -339,37 +339,91 @@ def _backend_arrays(name: str, arrays: tuple[np.ndarray, ...]) -> tuple[Any, ...
         if name.startswith("dask"):
             import dask.array as da
 
-            parts = int(name.split("-")[1])
-            return tuple(da.from_array(x, chunks=x.shape[0] // parts) for x in arrays)
+            parts = int(name.rsplit("-", 1)[1])
+            return tuple(da.from_array(x, chunks=-(-x.shape[0] // parts)) for x in arrays)
     except ImportError:
         return None
     raise ValueError(name)
 
 
+def _interleaved(
+    first: Callable[[], object], second: Callable[[], object], repeat: int, rounds: int = 3
+) -> tuple[float, float]:
+    """Median times of `first` and `second`, timed in alternating rounds of `repeat` calls (both see the
+    same load; within a round each runs alone, so neither leaves the other its freed memory to reuse)."""
+    t_first, t_second = [], []
+    for _ in range(rounds):
+        t_first.append(median_time(first, repeat))
+        t_second.append(median_time(second, repeat))
+    return statistics.median(t_first), statistics.median(t_second)
+
+
+def _dask_copy_pair(w: Any, a: Any) -> tuple[Any, Any]:
+    """What any lazy dask step with two NumPy results costs at least: one task per chunk writing two new
+    arrays (here copies of its inputs), then the two results picked, as the kernel's graph is shaped."""
+    import operator
+
+    import dask.array as da
+
+    both = da.map_blocks(lambda x, y: (x.copy(), y.copy()), w, a, meta=np.empty((0,), w.dtype))
+    return (both.map_blocks(operator.itemgetter(0), meta=np.empty((0,), w.dtype)),
+            both.map_blocks(operator.itemgetter(1), meta=np.empty((0,), w.dtype)))
+
+
 def backends_section(repeat: int) -> None:
-    """A 4 Mi float32 dense step on each library, as a ratio of the NumPy engine's time in the same run."""
+    """A 4 Mi float32 dense step on each library, as a ratio of the NumPy engine's time in the same run.
+
+    Each library's calls alternate in rounds with the NumPy engine's calls on the same values
+    (:func:`_interleaved`): torch, JAX (eager, until ``block_until_ready``) and Dask (graph build plus
+    ``dask.compute`` of both results on the threaded scheduler) against the functional NumPy step.
+    Dask is chunked along the one axis into 1 chunk, as many chunks as the engines' threads, and 4.
+    ``dask-copy``: the copy graph of :func:`_dask_copy_pair` (no arithmetic), the least a lazy step costs
+    through ``compute()``, whose result assembly copies every result once more. ``dask-store``: the same
+    step written with ``dask.array.store`` into two NumPy arrays made once (how results are written back).
+    """
+    from proxadagrad_ref.engines import pool
+
     n = 1 << 22
-    print(f"\n## backends: dense step, 4 Mi float32, functional (median of {repeat}; {load()})")
-    print("| profile | library | time ms | / NumPy engine (same run) |")
-    print("|---|---|---|---|")
+    r = max(repeat, 7)
+    parts = sorted({1, pool.THREADS, 4})
+    print(f"\n## backends: dense step, 4 Mi float32, functional (median of 3 rounds of {r}, alternating with "
+          f"the NumPy engine; dask: threaded scheduler, {pool.THREADS} engine threads; {load()})")
+    print("| profile | library | time ms | NumPy engine ms | / NumPy engine (same run) |")
+    print("|---|---|---|---|---|")
     rows = []
     w, a, g = dense_inputs(n, np.float32)
+    names = ["torch", "jax", *(f"dask{kind}-{k}" for kind in ("", "-copy", "-store") for k in parts)]
+    targets = (np.empty_like(w), np.empty_like(a))
     for emulate in (None, "mindspore"):
-        for name in ("torch", "jax", "dask-1", "dask-4"):
+        numpy_step = functools.partial(apply_proximal_adagrad, w, a, 0.1, 0.01, 0.01, g, emulate=emulate)
+        for name in names:
             arrays = _backend_arrays(name, (w, a, g))
             if arrays is None:
-                print(f"| {emulate or 'exact'} | {name} | not importable | |")
+                print(f"| {emulate or 'exact'} | {name} | not importable | | |")
                 continue
-            numpy_step = functools.partial(apply_proximal_adagrad, w, a, 0.1, 0.01, 0.01, g, emulate=emulate)
-            t_np = median_time(numpy_step, repeat)
             var, accum, grad = arrays
-            step = functools.partial(
-                apply_proximal_adagrad, var, accum, 0.1, 0.01, 0.01, grad, emulate=emulate
-            )
-            t = median_time(functools.partial(_finish, step), repeat)
-            print(f"| {emulate or 'exact'} | {name} | {t * 1e3:.1f} | {t / t_np:.2f} |")
-            rows.append({"profile": emulate or "exact", "library": name, "ms": t * 1e3, "ratio": t / t_np})
-    RESULTS["backends"] = rows
+            if name.startswith("dask-copy"):  # no arithmetic: once
+                if emulate is not None:
+                    continue
+                step: Callable[[], tuple[Any, Any]] = functools.partial(_dask_copy_pair, var, accum)
+            else:
+                step = functools.partial(
+                    apply_proximal_adagrad, var, accum, 0.1, 0.01, 0.01, grad, emulate=emulate
+                )
+            finish = functools.partial(_store, step, targets) if "store" in name else None
+            t_np, t = _interleaved(numpy_step, finish or functools.partial(_finish, step), r)
+            print(f"| {emulate or 'exact'} | {name} | {t * 1e3:.1f} | {t_np * 1e3:.1f} | {t / t_np:.2f} |")
+            rows.append({"profile": emulate or "exact", "library": name, "ms": t * 1e3,
+                         "numpy_ms": t_np * 1e3, "ratio": t / t_np})
+    RESULTS["backends"] = {"n": n, "repeat": r, "rounds": 3, "threads": pool.THREADS, "scheduler": "threads",
+                           "load": os.getloadavg()[0], "rows": rows}
+
+
+def _store(step: Callable[[], tuple[Any, Any]], targets: tuple[np.ndarray, np.ndarray]) -> None:
+    """Run `step` (dask) and store both results into `targets` on the threaded scheduler."""
+    import dask.array as da
+
+    da.store(list(step()), list(targets), lock=False, scheduler="threads")
 
 
 def _finish(step: Callable[[], tuple[Any, Any]]) -> object:
@@ -381,7 +435,7 @@ def _finish(step: Callable[[], tuple[Any, Any]]) -> object:
     if hasattr(first, "dask"):
         import dask
 
-        return dask.compute(*result)
+        return dask.compute(*result, scheduler="threads")
     return result
 
 

@@ -27,9 +27,27 @@ import numpy as np
 
 from .compat import namespace_name
 
-__all__ = ["Host", "host_of", "is_dask", "is_tracer"]
+__all__ = ["ALIGNMENT", "Host", "empty_aligned", "host_of", "is_dask", "is_tracer"]
 
 Array = Any
+
+ALIGNMENT = 64
+"""Bytes to which new results are aligned: JAX (XLA on the CPU) wraps a NumPy buffer without a copy
+only when its address is a multiple of 64; NumPy's allocator guarantees 16."""
+
+
+def empty_aligned(like: np.ndarray) -> np.ndarray:
+    """An uninitialized array of `like`'s shape, dtype and memory order, starting at an :data:`ALIGNMENT`.
+
+    `like` is C- or F-contiguous (the fast engines' outputs), so its order is
+    kept, as ``numpy.empty_like`` would.
+    """
+    raw = np.empty(like.nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    flat = raw[start : start + like.nbytes].view(like.dtype)
+    if like.flags.f_contiguous and not like.flags.c_contiguous:
+        return flat.reshape(like.shape, order="F")
+    return flat.reshape(like.shape)
 
 
 def _module(x: object) -> str:

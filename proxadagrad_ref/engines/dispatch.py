@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.compat import is_cupy_namespace, non_negative, numpy_namespace
+from ..backends.host import empty_aligned
 from ..numerics.ops import VOCABULARY
 from ..numerics.profiles import Profile, get_profile, hyper_dtype_name
 from . import chunked, pool, reference
@@ -180,7 +181,7 @@ def evaluate(
         return out
     assert flat is not None
     if out is None:
-        out = (np.empty_like(task.var), np.empty_like(task.accum))
+        out = (empty_aligned(task.var), empty_aligned(task.accum))  # JAX wraps them without a copy
         flat_out = _flat(out)
         assert flat_out is not None
         flat = (*flat[:3], *flat_out)

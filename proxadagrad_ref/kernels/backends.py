@@ -38,17 +38,21 @@ changes. ``inplace=True`` is refused: store the lazy results instead
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..backends.compat import FLOAT_NAMES, array_namespace, is_array, numpy_namespace
 from ..backends.host import Host, host_of, is_dask, is_tracer, library_name
+from ..engines import pool
 from ..engines.dispatch import check_engine, evaluate
 from ..engines.step import Elementwise
-from .checks import check_accum, check_like_var, prepare_kind
+from ..numerics.profiles import Profile
+from .checks import Kind, check_accum, check_like_var, prepare_kind
 from .grads import RowTensor, check_indices, group, is_row_tensor, is_scipy_sparse, split_sparse
 
 __all__ = ["dense", "sparse"]
@@ -285,10 +289,95 @@ def _pair(fn: Callable[..., tuple[np.ndarray, np.ndarray]], var: Any, *arrays: A
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _ChunkStep:
+    """What every chunk of a lazy dense step evaluates (sent with the graph to dask's workers).
+
+    Attributes
+    ----------
+    profile : Profile
+        The checked profile.
+    hyper : tuple of 3 arrays
+        ``lr``, ``l1``, ``l2`` checked and rounded (:func:`~.checks.prepare_hyper`).
+    adaptive : bool
+        The prox form (True: ``"adaptive"``).
+    engine : str
+        The engine each chunk is evaluated by.
+    threads : int
+        Threads of the engines per chunk (dask's scheduler runs chunks in parallel already).
+    tail : tuple of index tuples
+        Where the profile's scalar tail lies in the whole array (empty: no tail).
+    starts : tuple of tuples of int
+        Per axis, the index at which each chunk starts (to place the tail).
+
+    """
+
+    profile: Profile
+    hyper: tuple[np.ndarray, np.ndarray, np.ndarray]
+    adaptive: bool
+    engine: str
+    threads: int
+    tail: tuple[tuple[int, ...], ...]
+    starts: tuple[tuple[int, ...], ...]
+
+    def token(self, *names: str) -> str:
+        """A deterministic name for the graph of this step on the dask arrays `names`.
+
+        Built from what decides the bits (the inputs' names, the profile, the
+        hyper-parameters' dtype and bits, the prox form), not from any data, so
+        it costs microseconds: equal inputs give equal names, any difference a
+        different one (dask would otherwise reuse the other step's results).
+        """
+        from dask.base import tokenize
+
+        hyper = [(str(h.dtype), np.asarray(h).tobytes()) for h in self.hyper]
+        return tokenize(*names, self.profile.name, hyper, self.adaptive, self.engine, self.tail, self.starts)
+
+
+def _dense_chunk(
+    step: _ChunkStep, w: np.ndarray, a: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both results of one chunk: the kernel's accumulator check, then the engines (no scalar tail here)."""
+    xp = numpy_namespace()
+    check_accum(a, xp)  # deferred to compute time (the chunk raises; nothing is changed)
+    out = (np.empty_like(w), np.empty_like(a))
+    task = Elementwise(step.profile, step.profile.dense, xp, w, a, g, step.hyper, step.adaptive)
+    with np.errstate(all="ignore"):
+        evaluate(task, out=out, engine=step.engine, threads=step.threads)
+    return out
+
+
+def _dense_chunk_at(
+    step: _ChunkStep, w: np.ndarray, a: np.ndarray, g: np.ndarray, block_id: tuple[int, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dense_chunk`, then the scalar tail's elements that lie in chunk `block_id`."""
+    out = _dense_chunk(step, w, a, g)
+    assert step.profile.tail is not None
+    lows = [starts[b] for starts, b in zip(step.starts, block_id, strict=True)]
+    xp = numpy_namespace()
+    for where in step.tail:
+        local = tuple(i - lo for i, lo in zip(where, lows, strict=True))
+        if all(0 <= i < n for i, n in zip(local, w.shape, strict=True)):
+            w0, a0, g0 = (x[local].reshape(1) for x in (w, a, g))
+            task = Elementwise(step.profile, step.profile.tail, xp, w0, a0, g0, step.hyper, step.adaptive)
+            with np.errstate(all="ignore"):
+                w1, a1 = evaluate(task, engine="reference")
+            out[0][local], out[1][local] = w1[0], a1[0]
+    return out
+
+
 def _dask_dense(
     var: Any, accum: Any, hyper: tuple[Any, Any, Any], grad: Any, kw: dict[str, Any]
 ) -> tuple[Any, Any]:
-    """The dense kernel on dask arrays (`kw`: the public kernel's keyword arguments)."""
+    """The dense kernel on dask arrays (`kw`: the public kernel's keyword arguments).
+
+    One task per chunk computes both results (a pair); each result is a
+    second, trivial layer picking its half. The graph is named from the
+    inputs' names and the step (:meth:`_ChunkStep.token`): naming it from the
+    arguments' contents would pickle and hash the per-chunk function on every call.
+    """
+    import dask.array as da
+
     prox_step, emulate, inplace, engine = (kw[k] for k in ("prox_step", "emulate", "inplace", "engine"))
     lr, l1, l2 = hyper
     xp_var = array_namespace("var", var)
@@ -302,38 +391,29 @@ def _dask_dense(
         probe, *map(_dask_hyper, (lr, l1, l2)), prox_step=prox_step, emulate=emulate, op="dense"
     )
     check_engine(engine, numpy_namespace())
-    profile = kind.profile
     accum, grad = accum.rechunk(var.chunks), grad.rechunk(var.chunks)
+    step = _dense_step(kind, var, engine)
+    token = step.token(var.name, accum.name, grad.name)
+    meta = np.empty((0,) * var.ndim, var.dtype)
+    # the step is bound to the function: as an argument, dask would search its fields for collections
+    fn = functools.partial(_dense_chunk_at if step.tail else _dense_chunk, step)
+    both = da.map_blocks(fn, var, accum, grad, name=f"proximal-adagrad-{token}", meta=meta)
+    w_new, a_new = (
+        both.map_blocks(operator.itemgetter(i), name=f"proximal-adagrad-{part}-{token}", meta=meta)
+        for i, part in enumerate(("var", "accum"))
+    )
+    return w_new, a_new
+
+
+def _dense_step(kind: Kind, var: Any, engine: str) -> _ChunkStep:
+    """The per-chunk step of `kind` on dask array `var` (its chunks place the tail and set the threads)."""
+    profile = kind.profile
     n = int(np.prod(var.shape, dtype=np.int64))
     tail = n % profile.block(np.dtype(var.dtype).name) if profile.tail is not None else 0
-    tail_at = [np.unravel_index(k, var.shape) for k in range(n - tail, n)]  # the scalar tail's elements
-    adaptive = prox_step == "adaptive"
-    xp = numpy_namespace()
-
-    def step(
-        w: np.ndarray, a: np.ndarray, g: np.ndarray, block_info: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        check_accum(a, xp)  # deferred to compute time (the chunk raises; nothing is changed)
-        out = (np.empty_like(w), np.empty_like(a))
-        with np.errstate(all="ignore"):
-            evaluate(
-                Elementwise(profile, profile.dense, xp, w, a, g, kind.hyper, adaptive), out=out, engine=engine
-            )
-            if tail_at and block_info is not None:
-                location = block_info[0]["array-location"]
-                for where in tail_at:
-                    if all(lo <= i < hi for i, (lo, hi) in zip(where, location, strict=True)):
-                        local = tuple(int(i - lo) for i, (lo, _) in zip(where, location, strict=True))
-                        w0, a0, g0 = (x[local].reshape(1) for x in (w, a, g))
-                        assert profile.tail is not None
-                        w1, a1 = evaluate(
-                            Elementwise(profile, profile.tail, xp, w0, a0, g0, kind.hyper, adaptive),
-                            engine="reference",
-                        )
-                        out[0][local], out[1][local] = w1[0], a1[0]
-        return out
-
-    return _pair(step, var, accum, grad)
+    where = tuple(tuple(int(i) for i in np.unravel_index(k, var.shape)) for k in range(n - tail, n))
+    starts = tuple(tuple(int(s) for s in np.cumsum((0, *c[:-1]))) for c in var.chunks)
+    threads = max(1, pool.THREADS // max(1, int(np.prod(var.numblocks))))
+    return _ChunkStep(profile, kind.hyper, kind.prox_step == "adaptive", engine, threads, where, starts)
 
 
 def _dask_sparse(

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import bits
 
 from proxadagrad_ref import Parameter, ProximalAdagrad, apply_proximal_adagrad, sparse_apply_proximal_adagrad
 
@@ -213,6 +214,46 @@ def test_dask_in_place_is_refused(da: Any) -> None:
     x = da.ones(4)
     with pytest.raises(TypeError, match="store the results"):
         apply_proximal_adagrad(x, x * A, 0.1, 0.0, 0.0, x, inplace=True)
+
+
+# Steps that differ in the profile, the prox form or the bits of one hyper-parameter; the last one in nothing
+# (lr 0.1 + 1e-12 is 0.1 in float32), so it may share the first one's graph.
+_STEPS = [
+    {"lr": 0.1, "l1": 0.05, "l2": 0.1, "emulate": None, "prox_step": "adaptive"},
+    {"lr": 0.2, "l1": 0.05, "l2": 0.1, "emulate": None, "prox_step": "adaptive"},
+    {"lr": 0.1, "l1": 0.0, "l2": 0.1, "emulate": None, "prox_step": "adaptive"},
+    {"lr": 0.1, "l1": -0.0, "l2": 0.1, "emulate": None, "prox_step": "adaptive"},
+    {"lr": 0.1, "l1": 0.05, "l2": 0.5, "emulate": None, "prox_step": "adaptive"},
+    {"lr": 0.1, "l1": 0.05, "l2": 0.1, "emulate": "mindspore", "prox_step": "adaptive"},
+    {"lr": 0.1, "l1": 0.05, "l2": 0.1, "emulate": "tensorflow", "prox_step": "adaptive"},
+    {"lr": 0.1, "l1": 0.05, "l2": 0.1, "emulate": None, "prox_step": "fixed"},
+    {"lr": 0.1 + 1e-12, "l1": 0.05, "l2": 0.1, "emulate": None, "prox_step": "adaptive"},
+]
+
+
+def test_dask_graph_names_follow_the_step_so_steps_computed_together_keep_their_bits(da: Any) -> None:
+    """The graph is named from the inputs' names and the step, not hashed from data: a name shared by two
+    different steps would make dask compute one and hand its chunks to both (other bits, silently)."""
+    rng = np.random.default_rng(3)
+    numpy_arrays = [rng.standard_normal(1001), rng.random(1001), rng.standard_normal(1001)]
+    w, a, g = (x.astype(np.float32) for x in numpy_arrays)
+
+    def call(step: dict[str, Any], arrays: tuple[Any, ...]) -> Any:
+        s = dict(step)
+        hyper = (s.pop("lr"), s.pop("l1"), s.pop("l2"))
+        return apply_proximal_adagrad(arrays[0], arrays[1], *hyper, arrays[2], **s)
+
+    lazy = [call(step, tuple(da.from_array(x, chunks=300) for x in (w, a, g))) for step in _STEPS]
+    names = [(x.name, y.name) for x, y in lazy]  # equal inputs (from_array names them by their data)
+    assert len({n for pair in names[:-1] for n in pair}) == 2 * (len(_STEPS) - 1), names
+    assert names[-1] == names[0]  # the same bits: sharing the graph is right
+    import dask
+
+    got = dask.compute(*[x for pair in lazy for x in pair])  # one graph holding every step
+    for k, step in enumerate(_STEPS):
+        want = call(step, (w, a, g))
+        for x, y in zip(got[2 * k : 2 * k + 2], want, strict=True):
+            np.testing.assert_array_equal(bits(x), bits(y), err_msg=str(step))
 
 
 @pytest.mark.slow
