@@ -1,4 +1,4 @@
-"""The numba engine: a formula compiled with its free names rebound to scalar functions (the ``fast`` extra).
+"""The numba engine: a formula compiled with its free names rebound to scalar functions.
 
 Importing this module imports numba. It gives each name of
 :data:`proxadagrad_ref.numerics.ops.VOCABULARY` a scalar meaning with the
