@@ -342,12 +342,13 @@ def compile_formula(formula: Formula, compute: Any) -> Any:
 
 # -- float16 loads and stores ------------------------------------------------------------------
 # numba has no float16 arithmetic: the half loops hold float16 values as uint16 bits, widen each
-# load exactly and round each result once on the store. Two routes, the same bits (an IEEE
-# conversion has one correct result; tests/engines/test_numba.py checks both on every half and on
-# every rounding tie): the CPU's own conversions where numba's target has them (x86-64 with F16C:
-# ``vcvtph2ps`` / ``vcvtps2ph``), else 32-bit integer arithmetic. Both are written as LLVM IR:
-# numba computes integer scalars in int64, which held the loops' vector lanes at 64 bits, and
-# that (with the conversions written in numba) kept a float16 step at 13x the memory floor.
+# load exactly and round each result once on the store (a float64 result through float32 rounded
+# to odd, which is still one rounding). Two routes, the same bits (an IEEE conversion has one
+# correct result; tests/engines/test_numba.py checks both on every half and on every rounding
+# tie): the CPU's own conversions where numba's target has them (x86-64 with F16C: ``vcvtph2ps``
+# / ``vcvtps2ph``), else integer arithmetic on the bits. Both are written as LLVM IR: numba
+# computes integer scalars in int64, which held the loops' vector lanes at 64 bits, and that
+# (with the conversions written in numba) kept a float16 step at 13x the memory floor.
 
 _I32 = ir.IntType(32)
 _F32 = ir.FloatType()
@@ -400,6 +401,17 @@ def _grid_to_half_bits(builder: Any, x: Any, r: Any, sign: Any) -> Any:
     return builder.trunc(builder.or_(sign, found), ir.IntType(16))
 
 
+def _float32_to_half_bits(builder: Any, x: Any) -> Any:
+    """:func:`float32_to_half_portable`'s IR: the grid addition, then :func:`_grid_to_half_bits`."""
+    bits = builder.bitcast(x, _I32)
+    magnitude = builder.and_(bits, _i32(0x7FFFFFFF))
+    binade = _clamp(builder, builder.lshr(magnitude, _i32(23)), 127 - 14, 127 + 15)  # biased
+    grid = builder.bitcast(builder.shl(builder.add(binade, _i32(13)), _i32(23)), _F32)
+    r = builder.fsub(builder.fadd(builder.bitcast(magnitude, _F32), grid), grid)
+    sign = builder.and_(builder.lshr(bits, _i32(16)), _i32(0x8000))
+    return _grid_to_half_bits(builder, x, r, sign)
+
+
 @intrinsic
 def half_to_float32_portable(typingctx, h):
     """The float16 whose bits are the uint16 `h`, widened exactly to float32 (as NumPy's ``astype``).
@@ -446,48 +458,9 @@ def float32_to_half_portable(typingctx, x):
         return None
 
     def codegen(context, builder, signature, args):
-        bits = builder.bitcast(args[0], _I32)
-        magnitude = builder.and_(bits, _i32(0x7FFFFFFF))
-        binade = _clamp(builder, builder.lshr(magnitude, _i32(23)), 127 - 14, 127 + 15)  # biased
-        grid = builder.bitcast(builder.shl(builder.add(binade, _i32(13)), _i32(23)), _F32)
-        r = builder.fsub(builder.fadd(builder.bitcast(magnitude, _F32), grid), grid)
-        sign = builder.and_(builder.lshr(bits, _i32(16)), _i32(0x8000))
-        return _grid_to_half_bits(builder, args[0], r, sign)
+        return _float32_to_half_bits(builder, args[0])
 
     return types.uint16(x), codegen
-
-
-@intrinsic
-def float64_to_half_portable(typingctx, x):
-    """The float64 `x` rounded once to float16, as uint16 bits (nearest, ties to even).
-
-    :func:`float32_to_half_portable`'s addition in float64: ``C = 2**(E + 42)``,
-    ``E`` clamped to ``[-14, 16]``, has ulp ``2**(E - 10)`` (``C`` is built as a
-    float32 power of two and widened exactly). The rounded magnitude is a half
-    (or infinity), so it narrows to float32 exactly. Sign and binade are read
-    from the float64's high 32 bits. Branch-free.
-    """
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        i64, f64 = ir.IntType(64), ir.DoubleType()
-        bits = builder.bitcast(args[0], i64)
-        high = builder.trunc(builder.lshr(bits, ir.Constant(i64, 32)), _I32)  # sign, exponent, 20 bits
-        exponent = builder.lshr(builder.and_(high, _i32(0x7FFFFFFF)), _i32(20))
-        binade = _clamp(builder, exponent, 1023 - 14, 1023 + 16)  # biased
-        grid32 = builder.bitcast(builder.shl(builder.add(binade, _i32(42 + 127 - 1023)), _i32(23)), _F32)
-        grid = builder.fpext(grid32, f64)
-        magnitude = builder.bitcast(builder.and_(bits, ir.Constant(i64, (1 << 63) - 1)), f64)
-        r = builder.fptrunc(builder.fsub(builder.fadd(magnitude, grid), grid), _F32)  # exact: a half
-        sign = builder.and_(builder.lshr(high, _i32(16)), _i32(0x8000))
-        return _grid_to_half_bits(builder, args[0], r, sign)
-
-    return types.uint16(x), codegen
-
-
-def _fabs(builder: Any, x: Any) -> Any:
-    return builder.call(builder.module.declare_intrinsic("llvm.fabs", [x.type]), [x])
 
 
 def _round_to_odd32(builder: Any, x: Any) -> Any:
@@ -497,16 +470,35 @@ def _round_to_odd32(builder: Any, x: Any) -> Any:
     nearest half): a float32 has at least 2 more bits than a half, so the odd
     last bit keeps a value off the half grid's ties (Boldo and Melquiond,
     "Emulation of FMA and correctly rounded sums: proved algorithms using
-    rounding to odd", IEEE TC 2008). From the nearest float32 ``f``: one step
-    towards zero where ``|f| > |x|`` (an overflow to infinity becomes the largest
-    float32), then the last bit where ``f != x``. NaN stays NaN.
+    rounding to odd", IEEE Trans. Computers 57(4), 2008). On the float64's
+    bits: the 29 mantissa bits a float32 lacks are cleared, and the lowest kept
+    one is set when any was set; the result is a float32 value, converted
+    exactly. Outside the float32 normal range the conversion rounds, and it
+    does not matter: below ``2**-126`` every value rounds to a zero half, from
+    ``2**128`` on to an infinite one. A NaN stays a NaN.
     """
-    nearest = builder.fptrunc(x, _F32)
-    back = builder.fpext(nearest, x.type)
-    inexact = builder.fcmp_ordered("!=", back, x)
-    away = builder.fcmp_ordered(">", _fabs(builder, back), _fabs(builder, x))
-    bits = builder.sub(builder.bitcast(nearest, _I32), builder.zext(away, _I32))
-    return builder.bitcast(builder.or_(bits, builder.zext(inexact, _I32)), _F32)
+    i64 = ir.IntType(64)
+    dropped = ir.Constant(i64, (1 << 29) - 1)
+    bits = builder.bitcast(x, i64)
+    inexact = builder.icmp_unsigned("!=", builder.and_(bits, dropped), ir.Constant(i64, 0))
+    kept = builder.and_(bits, ir.Constant(i64, ~((1 << 29) - 1) & ((1 << 64) - 1)))
+    odd = builder.or_(kept, builder.shl(builder.zext(inexact, i64), ir.Constant(i64, 29)))
+    return builder.fptrunc(builder.bitcast(odd, x.type), _F32)
+
+
+@intrinsic
+def float64_to_half_portable(typingctx, x):
+    """The float64 `x` rounded once to float16, as uint16 bits: rounded to odd in float32, then to a half.
+
+    :func:`_round_to_odd32`, then :func:`float32_to_half_portable`'s rounding.
+    """
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _float32_to_half_bits(builder, _round_to_odd32(builder, args[0]))
+
+    return types.uint16(x), codegen
 
 
 @intrinsic
