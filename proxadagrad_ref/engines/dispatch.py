@@ -52,6 +52,7 @@ from .step import Elementwise, RowUpdate
 
 __all__ = [
     "ENGINES",
+    "NumbaImportWarning",
     "check_engine",
     "engine_info",
     "evaluate",
