@@ -183,7 +183,7 @@ def dense_section(repeat: int, numba: bool) -> None:
              (np.float64, None), (np.float16, None), (np.float16, "mindspore")]
     for dtype, emulate in cases:
         for engine in ("numba", "numpy"):
-            if engine == "numba" and (not numba or dtype is np.float16):
+            if engine == "numba" and not numba:
                 continue
             floor = floor_time(n, dtype, repeat)
             t = dense(n, dtype, emulate, engine, repeat)
@@ -193,6 +193,35 @@ def dense_section(repeat: int, numba: bool) -> None:
             rows.append({"dtype": name, "profile": emulate or "exact", "engine": engine,
                          "ms": t * 1e3, "ratio": t / floor, "floor_ms": floor * 1e3})
     RESULTS["dense"] = rows
+
+
+DEFAULT_INSTALL_TARGETS = {"float32": 2.0, "float16": 3.0}  # x the same-run memory floor (issue 12, item 6)
+
+
+def default_install_section(repeat: int) -> None:
+    """What `pip install .` alone gives: engine="auto", 16 Mi in place, / the floor timed just before each."""
+    n = 1 << 24
+    info = engine_info()
+    print(f"\n## default install: engine='auto', 16 Mi elements, in place (median of {repeat}; {load()})")
+    print(f"numba {info['numba']} ({info['numba_unavailable'] or 'imported'}); "
+          f"float16 loads/stores: {info['half_conversions']}")
+    print("| dtype | profile | engine | time ms | floor ms | / floor (same run) | target |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for dtype in (np.float32, np.float16):
+        name = np.dtype(dtype).name
+        for emulate in (None, "mindspore"):
+            warm_up(emulate, dtype)
+            floor = floor_time(n, dtype, repeat)
+            t = dense(n, dtype, emulate, "auto", repeat)
+            engine, target = engine_info(dtype, emulate)["engine"], DEFAULT_INSTALL_TARGETS[name]
+            verdict = "met" if t / floor <= target else "not met"
+            print(f"| {name} | {emulate or 'exact'} | {engine} | {t * 1e3:.1f} | {floor * 1e3:.1f} | "
+                  f"{t / floor:.2f} | <= {target:g}: {verdict} |")
+            rows.append({"dtype": name, "profile": emulate or "exact", "engine": engine, "ms": t * 1e3,
+                         "floor_ms": floor * 1e3, "ratio": t / floor, "target": target})
+    RESULTS["default_install"] = {"numba": info["numba"], "numba_unavailable": info["numba_unavailable"],
+                                  "half_conversions": info["half_conversions"], "rows": rows}
 
 
 def scaling_section(quick: bool) -> None:
@@ -491,7 +520,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", help="also write the figures to this JSON file (for benchmarks/plot.py)")
     parser.add_argument(
-        "--only", choices=["dense", "scaling", "sparse", "optimizer", "backends", "gpu"], action="append"
+        "--only", choices=["dense", "default", "scaling", "sparse", "optimizer", "backends", "gpu"],
+        action="append",
     )
     args = parser.parse_args()
     repeat = 3 if args.quick else args.repeat
@@ -506,9 +536,11 @@ def main() -> None:
     for emulate, dtype in ((None, np.float32), ("mindspore", np.float32), ("tensorflow", np.float32),
                            (None, np.float64)):
         warm_up(emulate, dtype)
-    sections = args.only or ["dense", "scaling", "sparse", "optimizer", "backends", "gpu"]
+    sections = args.only or ["dense", "default", "scaling", "sparse", "optimizer", "backends", "gpu"]
     if "dense" in sections:
         dense_section(repeat, numba)
+    if "default" in sections:
+        default_install_section(repeat)
     if "scaling" in sections:
         scaling_section(args.quick)
     if "sparse" in sections:

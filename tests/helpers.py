@@ -35,8 +35,8 @@ RECORDED = SUITE / "recorded"  # framework recordings committed beside it
 # --- backends -------------------------------------------------------------------------------------------
 
 NP = numpy_namespace()
-HAS_NUMBA = importlib.util.find_spec("numba") is not None
-needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba (the 'fast' extra) is not installed")
+HAS_NUMBA = dispatch.numba_available()  # numba installed and importable (the engine's own probe)
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason=f"no numba engine: {dispatch.numba_unavailable()}")
 
 
 class Backend(enum.Enum):

@@ -13,7 +13,7 @@ from helpers import ROOT
 DOCS = ROOT / "docs"
 
 FIRST = "python3 -m pip install . && proxadagrad-ref generate --out vectors && proxadagrad-ref verify vectors"
-SECOND = 'python3 -m pip install -e ".[test,fast]" && python3 -m pytest -q'
+SECOND = 'python3 -m pip install -e ".[test]" && python3 -m pytest -q'
 
 
 def test_readme_has_the_two_commands_and_links_to_existing_pages() -> None:

@@ -13,9 +13,12 @@ bit. The engines evaluate the *same* formula function:
     (:mod:`.chunked`). float16, float32 and float64.
 ``"numba"``
     The formula compiled by numba (:mod:`.numba`), in a serial loop over
-    slices run on the same thread pool. No extra memory. float32 and float64
-    (numba has no float16 arithmetic). Used when the optional ``fast`` extra
-    (numba) is installed.
+    slices run on the same thread pool. No extra memory. float16 (held as its
+    bits, widened on the load and rounded once on the store), float32 and
+    float64. numba is a dependency where it has wheels (CPython on x86-64 and
+    64-bit ARM); where it is absent, or installed but fails to import (a NumPy
+    newer than numba supports makes ``import numba`` raise), the NumPy engines
+    run instead, with the same bits, and :func:`engine_info` says why.
 ``"cupy"``
     CuPy arrays: the formula as one fused elementwise kernel whose C++ body is
     generated from the formula (:mod:`.cupy`), every float operation inline
@@ -34,7 +37,9 @@ all engines bit for bit, over several block sizes and thread counts.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import warnings
 from typing import Any
 
 import numpy as np
@@ -48,10 +53,12 @@ from .step import Elementwise, RowUpdate
 
 __all__ = [
     "ENGINES",
+    "NumbaImportWarning",
     "check_engine",
     "engine_info",
     "evaluate",
     "numba_available",
+    "numba_unavailable",
     "rows_non_negative",
     "update_rows",
     "warm_up",
@@ -62,14 +69,45 @@ Namespace = Any
 
 ENGINES = ("auto", "reference", "numpy", "numba", "cupy")
 
-_NUMBA: list[bool] = []
+_NUMBA: list[str | None] = []
+
+
+class NumbaImportWarning(RuntimeWarning):
+    """numba is installed but cannot be imported: the NumPy engines run instead (same bits, slower)."""
+
+
+def _probe_numba() -> str | None:
+    """Why the numba engine cannot run in this process, or None (numba and this package's engine import)."""
+    if importlib.util.find_spec("numba") is None:
+        return "numba is not installed"
+    try:
+        importlib.import_module("numba")  # raises ImportError where NumPy is newer than numba supports
+        importlib.import_module(f"{__package__}.numba")
+    except (ImportError, OSError) as exc:  # OSError: llvmlite's shared library did not load
+        return f"numba is installed but failed to import ({type(exc).__name__}: {exc})"
+    return None
+
+
+def numba_unavailable() -> str | None:
+    """Why the numba engine cannot run here (None when it can); found once, by importing numba.
+
+    numba installed but failing to import gives one :class:`NumbaImportWarning`.
+    """
+    if not _NUMBA:
+        reason = _probe_numba()
+        _NUMBA.append(reason)
+        if reason is not None and reason != "numba is not installed":
+            warnings.warn(
+                f"proxadagrad_ref: {reason}; the NumPy engines run instead (the same bits, slower)",
+                NumbaImportWarning,
+                stacklevel=3,
+            )
+    return _NUMBA[0]
 
 
 def numba_available() -> bool:
-    """True when numba (the ``fast`` extra) is importable (looked up once)."""
-    if not _NUMBA:
-        _NUMBA.append(importlib.util.find_spec("numba") is not None)
-    return _NUMBA[0]
+    """True when the numba engine can run (numba imports; see :func:`numba_unavailable`)."""
+    return numba_unavailable() is None
 
 
 def check_engine(engine: object, xp: Namespace) -> None:
@@ -134,8 +172,9 @@ def _choose(engine: str, profile: Profile, dtype: np.dtype[Any], *, fast_ok: boo
         )
     numba_ok = dtype in (np.float16, np.float32, np.float64)
     if engine == "numba":
-        if not numba_available():
-            raise ImportError("engine='numba' needs numba: pip install 'proxadagrad_ref[fast]'")
+        reason = numba_unavailable()
+        if reason is not None:
+            raise ImportError(f"engine='numba' cannot run: {reason}")
         if not _compilable(profile):
             raise ValueError(
                 f"engine='numba' has no scalar version of an operation of the {profile.name} profile"
@@ -265,7 +304,11 @@ def engine_info(
     """Which engine evaluates a contiguous NumPy step of `dtype` and profile `emulate`.
 
     Returns a dict with ``engine`` (``"numba"``, ``"numpy"`` or ``"reference"``),
-    ``numba`` (its version, or None when not installed), ``chunk`` and ``threads``
+    ``numba`` (its version, or None when the numba engine cannot run),
+    ``numba_unavailable`` (why not, e.g. ``"numba is not installed"``, or None),
+    ``half_conversions`` (how the numba loops load and store float16:
+    ``"native"``, the CPU's F16C instructions, or ``"portable"``, integer
+    arithmetic; None without numba), ``chunk`` and ``threads``
     (of the chunked NumPy engine; ``chunk`` is its block size for formulas
     whose operations write into buffers, a quarter of it for those that allocate
     their results, such as emulated FMA).
@@ -279,14 +322,18 @@ def engine_info(
 
     """
     profile = get_profile(emulate, "adaptive", numpy_namespace(), np.dtype(dtype))
-    version = None
+    version = half = None
     if numba_available():
         from importlib.metadata import version as _version
 
-        version = _version("numba")
+        from .numba import NATIVE_HALF
+
+        version, half = _version("numba"), "native" if NATIVE_HALF else "portable"
     return {
         "engine": _choose(engine, profile, np.dtype(dtype), fast_ok=True),
         "numba": version,
+        "numba_unavailable": numba_unavailable(),
+        "half_conversions": half,
         "chunk": chunked.CHUNK,
         "threads": pool.THREADS,
     }

@@ -1,4 +1,4 @@
-"""The numba engine: a formula compiled with its free names rebound to scalar functions (the ``fast`` extra).
+"""The numba engine: a formula compiled with its free names rebound to scalar functions.
 
 Importing this module imports numba. It gives each name of
 :data:`proxadagrad_ref.numerics.ops.VOCABULARY` a scalar meaning with the
@@ -32,6 +32,7 @@ flat NumPy arrays, in slices on the shared thread pool (the loops release the GI
 from __future__ import annotations
 
 import math
+import platform
 import threading
 from typing import Any
 
@@ -39,7 +40,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, config
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
@@ -50,13 +51,16 @@ from .pool import run_all
 from .step import Elementwise, RowUpdate
 
 __all__ = [
+    "HALF_CONVERSIONS",
     "MIN_PARALLEL",
+    "NATIVE_HALF",
     "SCALAR_OPS",
     "compile_formula",
     "csr_touched_rows",
     "evaluate",
+    "float32_to_half",
     "float64_to_half",
-    "half_to_float64",
+    "half_to_float32",
     "make_kernel",
     "make_row_kernel",
     "rows_non_negative",
@@ -336,46 +340,215 @@ def compile_formula(formula: Formula, compute: Any) -> Any:
     return numba.njit(inline="always", **_JIT)(rebind(formula, SCALAR_OPS, constants=np.dtype(compute).type))
 
 
-@numba.njit(inline="always", **_JIT)
-def half_to_float64(h: Any) -> Any:  # pragma: no cover - compiled
-    """The float16 whose bits are the uint16 `h`, widened exactly to float64 (as NumPy's ``astype``).
+# -- float16 loads and stores ------------------------------------------------------------------
+# numba has no float16 arithmetic: the half loops hold float16 values as uint16 bits, widen each
+# load exactly and round each result once on the store (a float64 result through float32 rounded
+# to odd, which is still one rounding). Two routes, the same bits (an IEEE conversion has one
+# correct result; tests/engines/test_numba.py checks both on every half and on every rounding
+# tie): the CPU's own conversions where numba's target has them (x86-64 with F16C: ``vcvtph2ps``
+# / ``vcvtps2ph``), else integer arithmetic on the bits. Both are written as LLVM IR: numba
+# computes integer scalars in int64, which held the loops' vector lanes at 64 bits, and that
+# (with the conversions written in numba) kept a float16 step at 13x the memory floor.
 
-    Branch-free (every case computed, one selected), so the loops around it vectorize.
+_I32 = ir.IntType(32)
+_F32 = ir.FloatType()
+
+
+def _i32(value: int) -> Any:
+    return ir.Constant(_I32, value)
+
+
+def _native_half_conversions() -> bool:
+    """True when numba's target CPU converts float16 <-> float32 in hardware (x86-64 with F16C).
+
+    Elsewhere LLVM would call ``__extendhfsf2`` / ``__truncsfhf2``, which numba's
+    JIT does not link; other architectures are not measured, so they take the
+    arithmetic route too.
     """
-    h = np.int64(h)
-    sign = (h >> 15) << 63
-    exponent = (h >> 10) & 0x1F
-    mantissa = h & 0x3FF
-    subnormal = _as_bits(np.float64(mantissa) * 5.9604644775390625e-08) | sign  # mantissa * 2**-24
-    special = sign | (np.int64(0x7FF) << 52) | (mantissa << 42)  # infinity, or NaN with its payload
-    normal = sign | ((exponent + 1008) << 52) | (mantissa << 42)
-    return _as_bits(subnormal if exponent == 0 else (special if exponent == 31 else normal))
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    from numba.core.codegen import get_host_cpu_features  # what numba compiles for (NUMBA_CPU_FEATURES)
+
+    features = getattr(config, "CPU_FEATURES", None) or get_host_cpu_features()
+    return "+f16c" in str(features).split(",")
 
 
-@numba.njit(inline="always", **_JIT)
-def float64_to_half(x: Any) -> Any:  # pragma: no cover - compiled
-    """`x` (float64, or a float32 widened exactly) rounded once to float16, as uint16 bits (nearest, even).
+NATIVE_HALF = _native_half_conversions()
+"""True: the half loops use the CPU's float16 conversions; False: 32-bit integer arithmetic."""
 
-    The rounding is one float64 addition: for ``|x|`` of binade ``E`` (at least
-    that of the smallest normal half, ``-14``), ``C = 2**(E + 42)`` has ulp
-    ``2**(E - 10)``, the spacing of halves there, so ``(|x| + C) - C`` is
-    ``|x|`` rounded to nearest-even on the half grid, exactly (the subtraction
-    is exact); below ``2**-14`` the grid is the subnormal halves' ``2**-24``.
-    The rounded value is then written as half bits without another rounding.
-    Branch-free, like :func:`half_to_float64`.
+
+def _clamp(builder: Any, value: Any, low: int, high: int) -> Any:
+    """The signed i32 `value` clamped to ``[low, high]`` (two compares and selects: vector min/max)."""
+    below = builder.select(builder.icmp_signed(">", value, _i32(high)), _i32(high), value)
+    return builder.select(builder.icmp_signed("<", below, _i32(low)), _i32(low), below)
+
+
+def _grid_to_half_bits(builder: Any, x: Any, r: Any, sign: Any) -> Any:
+    """The i16 float16 bits of `x` from ``r`` (a float32: ``|x|`` on the half grid) and its sign bit.
+
+    ``r`` is a half (or at least 65520: infinity), so its bits are written
+    without another rounding: a subnormal half's are ``r / 2**-24`` (an exact
+    integer), a normal one's the float32 exponent rebiased and the top 10
+    mantissa bits. NaN gives the quiet NaN ``0x7E00`` with `x`'s sign. (The
+    integer conversion of a large ``r`` is computed, never selected.)
     """
-    b = _as_bits(np.float64(x))
-    sign = (b >> 48) & 0x8000
-    magnitude_bits = b & np.int64(0x7FFFFFFFFFFFFFFF)
-    binade = magnitude_bits >> 52
-    grid = _as_bits((max(min(binade, 1039), 1009) + 42) << 52)  # 2**(E + 42), E clamped to [-14, 16]
-    r = (_as_bits(magnitude_bits) + grid) - grid
-    rb = _as_bits(r)
-    normal = ((((rb >> 52) & 0x7FF) - 1008) << 10) | ((rb >> 42) & 0x3FF)
-    subnormal = np.int64(r * 16777216.0)  # a subnormal half (or zero): its bits are r / 2**-24
-    nan = 0x7E00 if (magnitude_bits & ((np.int64(1) << 52) - 1)) != 0 else 0x7C00
-    finite = 0x7C00 if r >= 65520.0 else (subnormal if r < 6.103515625e-05 else normal)
-    return np.uint16(sign | (nan if binade == 0x7FF else finite))
+    subnormal = builder.fptosi(builder.fmul(r, ir.Constant(_F32, 2.0**24)), _I32)
+    normal = builder.sub(builder.lshr(builder.bitcast(r, _I32), _i32(13)), _i32((127 - 15) << 10))
+    small = builder.fcmp_ordered("<", r, ir.Constant(_F32, 2.0**-14))
+    huge = builder.fcmp_ordered(">=", r, ir.Constant(_F32, 65520.0))
+    finite = builder.select(huge, _i32(0x7C00), builder.select(small, subnormal, normal))
+    found = builder.select(builder.fcmp_unordered("uno", x, x), _i32(0x7E00), finite)
+    return builder.trunc(builder.or_(sign, found), ir.IntType(16))
+
+
+def _float32_to_half_bits(builder: Any, x: Any) -> Any:
+    """:func:`float32_to_half_portable`'s IR: the grid addition, then :func:`_grid_to_half_bits`."""
+    bits = builder.bitcast(x, _I32)
+    magnitude = builder.and_(bits, _i32(0x7FFFFFFF))
+    binade = _clamp(builder, builder.lshr(magnitude, _i32(23)), 127 - 14, 127 + 15)  # biased
+    grid = builder.bitcast(builder.shl(builder.add(binade, _i32(13)), _i32(23)), _F32)
+    r = builder.fsub(builder.fadd(builder.bitcast(magnitude, _F32), grid), grid)
+    sign = builder.and_(builder.lshr(bits, _i32(16)), _i32(0x8000))
+    return _grid_to_half_bits(builder, x, r, sign)
+
+
+@intrinsic
+def half_to_float32_portable(typingctx, h):
+    """The float16 whose bits are the uint16 `h`, widened exactly to float32 (as NumPy's ``astype``).
+
+    Branch-free (every case computed, one selected). A subnormal half is its
+    mantissa times ``2**-24``: a small integer converted and scaled by a power
+    of two, exact, and never a subnormal float32 (a flush-to-zero mode could
+    not change it). A normal half's exponent is rebiased; infinity and NaN keep
+    the payload, shifted to the float32's top mantissa bits.
+    """
+    if h != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        bits = builder.zext(args[0], _I32)
+        sign = builder.shl(builder.and_(bits, _i32(0x8000)), _i32(16))
+        exponent = builder.and_(bits, _i32(0x7C00))
+        mantissa = builder.and_(bits, _i32(0x3FF))
+        scaled = builder.fmul(builder.sitofp(mantissa, _F32), ir.Constant(_F32, 2.0**-24))
+        subnormal = builder.bitcast(scaled, _I32)
+        special = builder.or_(_i32(0x7F800000), builder.shl(mantissa, _i32(13)))  # infinity, NaN
+        normal = builder.shl(builder.add(builder.and_(bits, _i32(0x7FFF)), _i32((127 - 15) << 10)), _i32(13))
+        is_zero_exponent = builder.icmp_unsigned("==", exponent, _i32(0))
+        is_top_exponent = builder.icmp_unsigned("==", exponent, _i32(0x7C00))
+        wide = builder.select(is_top_exponent, special, normal)
+        magnitude = builder.select(is_zero_exponent, subnormal, wide)
+        return builder.bitcast(builder.or_(sign, magnitude), _F32)
+
+    return types.float32(h), codegen
+
+
+@intrinsic
+def float32_to_half_portable(typingctx, x):
+    """The float32 `x` rounded once to float16, as uint16 bits (nearest, ties to even).
+
+    The rounding is one float32 addition: for ``|x|`` of binade ``E``, clamped
+    to ``[-14, 15]`` (the normal halves' binades), ``C = 2**(E + 13)`` has ulp
+    ``2**(E - 10)``, the spacing of halves there, so ``(|x| + C) - C`` is ``|x|``
+    rounded to nearest-even on the half grid, exactly (the subtraction is
+    exact); below ``2**-14`` the grid is the subnormal halves' ``2**-24``, and
+    from ``2**16`` on every value rounds to infinity. Branch-free.
+    """
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _float32_to_half_bits(builder, args[0])
+
+    return types.uint16(x), codegen
+
+
+def _round_to_odd32(builder: Any, x: Any) -> Any:
+    """The float64 `x` rounded to float32 *to odd*: truncated, its last bit set when inexact.
+
+    Rounding to odd at 24 bits, then to nearest at 11, rounds once (to the
+    nearest half): a float32 has at least 2 more bits than a half, so the odd
+    last bit keeps a value off the half grid's ties (Boldo and Melquiond,
+    "Emulation of FMA and correctly rounded sums: proved algorithms using
+    rounding to odd", IEEE Trans. Computers 57(4), 2008). On the float64's
+    bits: the 29 mantissa bits a float32 lacks are cleared, and the lowest kept
+    one is set when any was set; the result is a float32 value, converted
+    exactly. Outside the float32 normal range the conversion rounds, and it
+    does not matter: below ``2**-126`` every value rounds to a zero half, from
+    ``2**128`` on to an infinite one. A NaN stays a NaN.
+    """
+    i64 = ir.IntType(64)
+    dropped = ir.Constant(i64, (1 << 29) - 1)
+    bits = builder.bitcast(x, i64)
+    inexact = builder.icmp_unsigned("!=", builder.and_(bits, dropped), ir.Constant(i64, 0))
+    kept = builder.and_(bits, ir.Constant(i64, ~((1 << 29) - 1) & ((1 << 64) - 1)))
+    odd = builder.or_(kept, builder.shl(builder.zext(inexact, i64), ir.Constant(i64, 29)))
+    return builder.fptrunc(builder.bitcast(odd, x.type), _F32)
+
+
+@intrinsic
+def float64_to_half_portable(typingctx, x):
+    """The float64 `x` rounded once to float16, as uint16 bits: rounded to odd in float32, then to a half.
+
+    :func:`_round_to_odd32`, then :func:`float32_to_half_portable`'s rounding.
+    """
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _float32_to_half_bits(builder, _round_to_odd32(builder, args[0]))
+
+    return types.uint16(x), codegen
+
+
+@intrinsic
+def half_to_float32_native(typingctx, h):
+    """:func:`half_to_float32_portable` by the CPU (``fpext half to float``: ``vcvtph2ps``)."""
+    if h != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), _F32)
+
+    return types.float32(h), codegen
+
+
+@intrinsic
+def float32_to_half_native(typingctx, x):
+    """:func:`float32_to_half_portable` by the CPU (``fptrunc float to half``: ``vcvtps2ph``)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
+
+    return types.uint16(x), codegen
+
+
+@intrinsic
+def float64_to_half_native(typingctx, x):
+    """:func:`float64_to_half_portable`: rounded to odd in float32 (:func:`_round_to_odd32`), then by the CPU.
+
+    x86-64 has no float64 -> float16 instruction before AVX512-FP16 (LLVM would
+    call a library function numba does not link).
+    """
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        odd = _round_to_odd32(builder, args[0])
+        return builder.bitcast(builder.fptrunc(odd, ir.HalfType()), ir.IntType(16))
+
+    return types.uint16(x), codegen
+
+
+HALF_CONVERSIONS: dict[str, tuple[Any, Any, Any]] = {
+    "portable": (half_to_float32_portable, float32_to_half_portable, float64_to_half_portable),
+    "native": (half_to_float32_native, float32_to_half_native, float64_to_half_native),
+}
+"""``(half_to_float32, float32_to_half, float64_to_half)`` of each route (``native``: F16C only)."""
+
+half_to_float32, float32_to_half, float64_to_half = HALF_CONVERSIONS["native" if NATIVE_HALF else "portable"]
 
 
 def _widen(x: Any) -> Any:  # pragma: no cover - only ever called from compiled code
@@ -386,7 +559,7 @@ def _widen(x: Any) -> Any:  # pragma: no cover - only ever called from compiled 
 def _ov_widen(x):
     """A stored element as a float: uint16 bits are a float16 (widened exactly), floats stay as they are."""
     if x == types.uint16:
-        return lambda x: half_to_float64(x)
+        return lambda x: half_to_float32(x)
     return lambda x: x
 
 
@@ -394,8 +567,9 @@ def make_kernel(scalar_formula: Any, compute: Any, half: bool = False) -> tuple[
     """Two serial loops applying a compiled formula to flat arrays: ``(into_outputs, in_place)``.
 
     `half`: the arrays hold float16 values as uint16 bits (numba has no
-    float16): each is widened exactly on the load (:func:`half_to_float64`)
-    and each result rounded once on the store (:func:`float64_to_half`).
+    float16): each is widened exactly on the load (:func:`half_to_float32`)
+    and each result rounded once on the store (:func:`float32_to_half` or
+    :func:`float64_to_half`, by the compute dtype).
 
     Both have the signature ``(w, a, g, lr, l1, l2, adaptive, w_out, a_out)``:
     ``into_outputs`` writes into `w_out`, `a_out`; ``in_place`` writes the
@@ -411,7 +585,8 @@ def make_kernel(scalar_formula: Any, compute: Any, half: bool = False) -> tuple[
     :func:`evaluate` runs them on slices on the shared thread pool (:mod:`.pool`).
     """
     cls = np.dtype(compute).type
-    store = (lambda x: float64_to_half(x)) if half else (lambda x: x)
+    to_half = float32_to_half if cls is np.float32 else float64_to_half
+    store = (lambda x: to_half(x)) if half else (lambda x: x)
     store = numba.njit(inline="always", **_JIT)(store)
 
     @numba.njit(inline="always", **_JIT)
@@ -419,7 +594,7 @@ def make_kernel(scalar_formula: Any, compute: Any, half: bool = False) -> tuple[
         return cls(_widen(x))
 
     def loop(write_over_inputs: bool) -> Any:
-        def run(
+        def sweep(
             w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool, w_out: Any, a_out: Any
         ) -> None:  # pragma: no cover - compiled
             lr_, l1_, l2_ = cls(lr), cls(l1), cls(l2)
@@ -430,7 +605,28 @@ def make_kernel(scalar_formula: Any, compute: Any, half: bool = False) -> tuple[
                 else:
                     w_out[i], a_out[i] = store(w_new), store(a_new)
 
-        return numba.njit(nogil=True, **_JIT)(run)
+        if not half:
+            return numba.njit(nogil=True, **_JIT)(sweep)
+        inlined = numba.njit(inline="always", **_JIT)(sweep)
+
+        def versioned(
+            w: Any, a: Any, g: Any, lr: Any, l1: Any, l2: Any, adaptive: bool, w_out: Any, a_out: Any
+        ) -> None:  # pragma: no cover - compiled
+            # One loop per outcome of the formulas' loop-invariant tests (``l1 > 0``, ``adaptive``),
+            # each entered where its test is known, so LLVM folds the formula's branch inside it.
+            # LLVM versions a loop by itself only below a size that the float16 loops exceed: in one
+            # loop every element took both branches (exact float16: 2.5x slower).
+            if cls(l1) > 0:
+                if adaptive:
+                    inlined(w, a, g, lr, l1, l2, True, w_out, a_out)
+                else:
+                    inlined(w, a, g, lr, l1, l2, False, w_out, a_out)
+            elif adaptive:
+                inlined(w, a, g, lr, l1, l2, True, w_out, a_out)
+            else:
+                inlined(w, a, g, lr, l1, l2, False, w_out, a_out)
+
+        return numba.njit(nogil=True, **_JIT)(versioned)
 
     return loop(False), loop(True)
 

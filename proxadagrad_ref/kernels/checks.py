@@ -195,10 +195,15 @@ def surely_non_negative(x: Array) -> bool:
     """True when `x` is a NumPy array whose minimum is ``>= 0`` (one pass, no temporary).
 
     False means "run the full check" (other namespaces, NaN present, or a
-    negative entry, which the full check reports).
+    negative entry, which the full check reports). float16 is read as its bits:
+    NumPy's float16 ``min`` converts every element (65 ms for 16 Mi, 13x a
+    float16 step); the largest uint16 is at most ``0x7C00`` (``+inf``) exactly
+    when every element is ``+0`` to ``+inf`` (``-0.0`` takes the full check).
     """
     if type(x) is not np.ndarray or x.size == 0:
         return False
+    if x.dtype == np.float16:
+        return bool(np.max(x.view(np.uint16)) <= 0x7C00)
     return bool(np.min(x) >= 0)
 
 

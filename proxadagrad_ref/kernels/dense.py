@@ -133,8 +133,8 @@ def apply_proximal_adagrad(
         writes the results into `var` and `accum` and returns them.
     engine : {"auto", "numba", "numpy", "reference", "cupy"}
         How the arrays are evaluated; never changes a bit. For NumPy arrays
-        ``"auto"`` uses numba when installed (the ``fast`` extra), else
-        cache-sized NumPy blocks; ``"reference"`` evaluates whole arrays (every
+        ``"auto"`` uses numba where it imports (a dependency where it has
+        wheels), else cache-sized NumPy blocks; ``"reference"`` evaluates whole arrays (every
         namespace). For CuPy arrays, ``"cupy"`` runs one fused kernel
         generated from the profile's formula (float32/float64, a formula with
         a C++ form: exact and MindSpore); ``"auto"`` runs it where it applies

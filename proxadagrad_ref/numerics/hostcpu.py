@@ -11,12 +11,12 @@ profile's own results never depend on the host.
 
 :func:`check_host` runs the host's ``vrsqrtps`` on the table's 8,192 inputs
 (and on one point inside each of their 12-bit bins) and compares the bits. The
-probe needs numba (the optional ``fast`` extra), which emits the
+probe needs numba (a dependency where it has wheels), which emits the
 ``llvm.x86.sse.rsqrt.ps`` intrinsic; it compiles in well under a second and runs
 once per process. :func:`warn_once` is called when the ``tensorflow`` profile is
 first used on float32 and issues one :class:`HostRsqrtWarning` if the host is
 not x86 (TensorFlow then uses another instruction) or its table differs. When
-the probe cannot run on an x86 host (no numba), nothing is known and nothing is
+the probe cannot run on an x86 host (numba absent or not importable), nothing is known and nothing is
 warned; ``proxadagrad-ref crosscheck --framework tensorflow`` reports every
 outcome.
 
@@ -156,7 +156,7 @@ def _numba_probe() -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _default_probe(x: np.ndarray) -> np.ndarray | None:
-    """The host's ``vrsqrtps`` bits for `x` (float32), or None when numba is not installed."""
+    """The host's ``vrsqrtps`` bits for `x` (float32), or None when numba cannot be imported."""
     try:
         import numba  # noqa: F401
     except ImportError:
@@ -185,7 +185,7 @@ def check_host() -> HostCheck:
     except Exception as exc:  # a numba or LLVM failure: say so rather than guess
         return HostCheck("unavailable", cpu, f"the probe failed ({type(exc).__name__}: {exc})")
     if got_starts is None or got_inside is None:
-        return HostCheck("unavailable", cpu, "numba is not installed (install the 'fast' extra to check)")
+        return HostCheck("unavailable", cpu, "numba cannot be imported here (pip install numba to check)")
     table = shipped_table()
     bad = (np.asarray(got_starts) != table) | (np.asarray(got_inside) != table)
     if not bad.any():

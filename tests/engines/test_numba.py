@@ -124,39 +124,108 @@ def test_numba_rsqrt_eigen_matches_array_op() -> None:
             assert_same_bits((got,), (ops.rsqrt_eigen(x),))
 
 
-@needs_numba
-def test_float16_bits_widen_and_round_as_numpy_does() -> None:
-    """The float16 loops' load and store: every half widened exactly; every midpoint rounded to even."""
+ROUTES = ["portable", "native"]
+
+
+def _float16_conversions(route: str):  # type: ignore[no-untyped-def]
+    """Loops over one route's float16 loads and stores, compiled as the half kernels use them."""
     import numba
 
-    from proxadagrad_ref.engines.numba import float64_to_half, half_to_float64
+    if route == "native" and not numba_engine().NATIVE_HALF:
+        pytest.skip("numba's target CPU has no float16 conversions (F16C)")
+    half_to_float32, float32_to_half, float64_to_half = numba_engine().HALF_CONVERSIONS[route]
 
     @numba.njit
     def widen(h, out):  # type: ignore[no-untyped-def]
         for i in range(h.shape[0]):
-            out[i] = half_to_float64(h[i])
+            out[i] = half_to_float32(h[i])
 
     @numba.njit
-    def narrow(x, out):  # type: ignore[no-untyped-def]
+    def narrow32(x, out):  # type: ignore[no-untyped-def]
+        for i in range(x.shape[0]):
+            out[i] = float32_to_half(x[i])
+
+    @numba.njit
+    def narrow64(x, out):  # type: ignore[no-untyped-def]
         for i in range(x.shape[0]):
             out[i] = float64_to_half(x[i])
 
+    return widen, narrow32, narrow64
+
+
+def _assert_rounds_as_numpy(narrow, x: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """`narrow` gives NumPy's ``astype(float16)`` bits (one rounding, nearest-even); NaN: NaN, x's sign."""
+    got = np.empty(x.size, np.uint16)
+    narrow(x, got)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = x.astype(np.float16).view(np.uint16)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(got[~nan], want[~nan])
+    assert np.isnan(got[nan].view(np.float16)).all()
+    np.testing.assert_array_equal(got[nan] >> 15, np.signbit(x[nan]))
+
+
+@needs_numba
+@pytest.mark.parametrize("route", ROUTES)
+def test_float16_bits_widen_and_round_as_numpy_does(route: str) -> None:
+    """The float16 loops' load and store: every half widened exactly; every midpoint rounded to even."""
+    widen, narrow32, narrow64 = _float16_conversions(route)
     every = np.arange(1 << 16, dtype=np.uint16)
-    wide = np.empty(every.size)
+    wide = np.empty(every.size, np.float32)
     widen(every, wide)
-    want = every.view(np.float16).astype(np.float64)
-    same = (wide.view(np.uint64) == want.view(np.uint64)) | (np.isnan(wide) & np.isnan(want))
-    assert same.all(), every[~same][:5]
-    halves = np.unique(want[np.isfinite(want)])
+    want = every.view(np.float16).astype(np.float32)
+    assert_same_bits((wide,), (want,))
+    halves = np.unique(want[np.isfinite(want)]).astype(np.float64)
     mid = (halves[1:] + halves[:-1]) / 2  # every tie, and its two neighbours
     rng = np.random.default_rng(7)
     x = np.concatenate([mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf), halves,
                         rng.standard_normal(200_000) * 10.0 ** rng.integers(-12, 7, 200_000),
-                        [65519.99, 65520.0, -65520.0, 1e300, 5e-324, -0.0, np.inf, -np.inf]])
-    got = np.empty(x.size, np.uint16)
-    narrow(x, got)
+                        [65519.99, 65520.0, -65520.0, 1e300, 5e-324, -0.0, np.inf, -np.inf, np.nan, -np.nan]])
+    _assert_rounds_as_numpy(narrow64, x)
     with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(got, x.astype(np.float16).view(np.uint16))
-    nan = np.empty(2, np.uint16)
-    narrow(np.array([np.nan, -np.nan]), nan)
-    assert np.isnan(nan.view(np.float16)).all() and (nan >> 15).tolist() == [0, 1]
+        x32 = x.astype(np.float32)  # the ties are float32 values too (12 significant bits)
+    _assert_rounds_as_numpy(narrow32, np.concatenate([x32, np.nextafter(x32, np.float32(np.inf)),
+                                                      np.nextafter(x32, np.float32(-np.inf))]))
+
+
+@needs_numba
+@pytest.mark.parametrize("route", ROUTES)
+def test_float16_stores_on_every_binade_tie_and_neighbour(route: str) -> None:
+    """Every sign and exponent with each tail of dropped bits that decides a rounding to half; random bits.
+
+    float32: the low 13 mantissa bits are what rounding to float16 drops: 0, 1,
+    just below, at and above the tie ``0x1000``, and all ones. float64: the same
+    values, and the float64 neighbours of each, whose extra bits a rounding
+    through float32 (to nearest) would lose.
+    """
+    _, narrow32, narrow64 = _float16_conversions(route)
+    high = np.arange(1 << 19, dtype=np.uint32) << np.uint32(13)
+    tails = np.array([0, 1, 0x0FFF, 0x1000, 0x1001, 0x1FFF], np.uint32)
+    patterns = (high[:, None] | tails[None, :]).ravel()
+    rng = np.random.default_rng(11)
+    noise = rng.integers(0, 1 << 32, 1_000_000, dtype=np.uint64).astype(np.uint32)
+    patterns = np.concatenate([patterns, noise])
+    x32 = patterns.view(np.float32)
+    _assert_rounds_as_numpy(narrow32, x32)
+    with np.errstate(invalid="ignore"):  # signalling NaN patterns
+        x64 = x32.astype(np.float64)
+    neighbours = np.concatenate([x64, np.nextafter(x64, np.inf), np.nextafter(x64, -np.inf)])
+    _assert_rounds_as_numpy(narrow64, neighbours)
+
+
+HALF_CASES = [(n, s) for n, p in sorted(PROFILES.items()) if "float16" in p.dtypes for s in p.prox_steps]
+
+
+@needs_numba
+@pytest.mark.parametrize(("name", "step"), HALF_CASES)
+def test_float16_loops_on_every_half(name: str, step: str) -> None:
+    """Every float16 pattern as var, as accum and as grad (in three pairings), through both half loops."""
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    for shift_a, shift_g in ((0, 0), (12_345, 40_000), (31_744, 1)):  # 31_744: a's run through inf and NaN
+        inputs = (every.copy(), np.roll(every, shift_a), np.roll(every, shift_g))
+        for l1, l2 in ((0.0, 0.0), (0.05, 0.1)):
+            want = run_dense(name, "float16", step, inputs, l1, l2, "reference")
+            assert_same_bits(run_dense(name, "float16", step, inputs, l1, l2, "numba", threads=1), want)
+            w, a = inputs[0].copy(), inputs[1].copy()
+            run_dense(name, "float16", step, (w, a, inputs[2]), l1, l2, "numba", threads=1, out=(w, a))
+            assert_same_bits((w, a), want, (name, step, shift_a, shift_g, l1, l2))

@@ -36,6 +36,13 @@ def fresh() -> dict[str, Any]:
     }
 
 
+def half_call(accum_bits: int) -> dict[str, Any]:
+    """A float16 call whose accum has one element of the given bits (its check reads float16 bits)."""
+    accum = np.full((4, 3), 0.5, np.float16)
+    accum.view(np.uint16)[2, 1] = accum_bits
+    return {"var": np.ones((4, 3), np.float16), "accum": accum, "grad": np.ones((4, 3), np.float16)}
+
+
 def sparse_fresh() -> dict[str, Any]:
     args = fresh()
     args["grad"] = np.full((2, 3), 0.5, F32)
@@ -51,6 +58,7 @@ DENSE_CASES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("accum-dtype", {"accum": np.full((4, 3), 0.1, np.float64)}, TypeError, "accum"),
     ("accum-shape", {"accum": np.full((4, 2), 0.1, F32)}, ValueError, "accum"),
     ("accum-negative", {"accum": np.full((4, 3), -0.1, F32)}, ValueError, "accum"),
+    ("accum-negative-float16-subnormal", half_call(0x8001), ValueError, "accum"),
     ("accum-list", {"accum": [0.1]}, TypeError, "accum"),
     ("grad-dtype", {"grad": np.ones((4, 3), np.float64)}, TypeError, "grad"),
     ("grad-shape", {"grad": np.ones((3, 3), F32)}, ValueError, "grad"),
@@ -408,3 +416,22 @@ def test_hyperparameter_fast_path_matches_full_path(dtype: type) -> None:
         assert outcome(v) == outcome(np.float64(v)), v
     assert outcome(10**400) == "ValueError"  # beyond float64: refused, naming the argument
     assert outcome(1e39) == ("ValueError" if dtype != np.float64 else ("float64", np.float64(1e39).tobytes()))
+
+
+def test_float16_accumulator_shortcut_on_every_half() -> None:
+    """The float16 accum shortcut reads bits: True exactly for +0 ... +inf; the rest take the full check."""
+    from proxadagrad_ref.kernels.checks import surely_non_negative
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    got = np.array([surely_non_negative(every[i : i + 1]) for i in range(every.size)])
+    with np.errstate(invalid="ignore"):
+        want = (every >= 0) & ~np.signbit(every)  # NaN and -0.0: False (the full check decides)
+    np.testing.assert_array_equal(got, want)
+    assert surely_non_negative(every[every.view(np.uint16) <= 0x7C00].reshape(-1, 1)[::3])  # strided, 2-D
+
+
+@pytest.mark.parametrize("bits", [0x8000, 0x7E00, 0xFE00])
+def test_float16_accumulator_full_check_allows_negative_zero_and_nan(bits: int) -> None:
+    """-0.0 and NaN (either sign) fail the float16 shortcut; the full check then lets them through."""
+    args = {**fresh(), **half_call(bits)}
+    apply_proximal_adagrad(**args, inplace=True)  # no error
