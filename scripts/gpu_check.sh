@@ -89,8 +89,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "${PYTHON:-python3}" -m venv "$venv" || die "cannot create a virtual environment with ${PYTHON:-python3}"
 fi
 py="$venv/bin/python"
-extras="test,fast"
-[[ $dry_run == 1 ]] || extras="test,fast,gpu"
+extras="test"
+[[ $dry_run == 1 ]] || extras="test,gpu"
 timeout 240 "$py" -m pip install --quiet --upgrade pip || die "pip cannot upgrade itself"
 timeout 240 "$py" -m pip install --quiet -e ".[$extras]" || die "pip install -e .[$extras] failed"
 lap install
