@@ -369,7 +369,11 @@ def _native_half_conversions() -> bool:
         return False
     from numba.core.codegen import get_host_cpu_features  # what numba compiles for (NUMBA_CPU_FEATURES)
 
-    features = getattr(config, "CPU_FEATURES", None) or get_host_cpu_features()
+    # numba's own rule (numba/core/codegen.py, CPUCodegen._get_host_cpu_features): a set CPU_FEATURES wins,
+    # even "" (NUMBA_CPU_NAME=generic: no features, so no F16C); only None means "the host's"
+    features = getattr(config, "CPU_FEATURES", None)
+    if features is None:
+        features = get_host_cpu_features()
     return "+f16c" in str(features).split(",")
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,3 +233,37 @@ def test_float16_loops_on_every_half(name: str, step: str) -> None:
             w, a = inputs[0].copy(), inputs[1].copy()
             run_dense(name, "float16", step, (w, a, inputs[2]), l1, l2, "numba", threads=1, out=(w, a))
             assert_same_bits((w, a), want, (name, step, shift_a, shift_g, l1, l2))
+
+
+GENERIC_CHILD = """
+import numpy as np
+from proxadagrad_ref import apply_proximal_adagrad, engine_info
+
+assert engine_info()["half_conversions"] == "portable", engine_info()
+every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+w, g = every, every[::-1].copy()
+a = np.abs(every[np.random.default_rng(0).permutation(every.size)])
+for emulate in (None, "mindspore"):
+    want = apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, emulate=emulate, engine="reference")
+    got = apply_proximal_adagrad(w, a, 0.1, 0.05, 0.1, g, emulate=emulate, engine="numba")
+    for x, y in zip(got, want):  # every bit; a NaN matches any NaN (the project's rule)
+        same = (x.view(np.uint16) == y.view(np.uint16)) | (np.isnan(x) & np.isnan(y))
+        assert same.all(), (emulate, int((~same).sum()))
+print("portable")
+"""
+
+
+@needs_numba
+def test_generic_target_cpu_takes_the_portable_half_route(tmp_path: Path) -> None:
+    """NUMBA_CPU_NAME=generic compiles for an x86-64 without F16C: the half loops must not use it.
+
+    numba sets CPU_FEATURES to "" there; reading "" as "not set" took the host's F16C, and
+    LLVM then called ``__extendhfsf2``, which numba does not link: the process aborted.
+    """
+    env = {**os.environ, "NUMBA_CPU_NAME": "generic", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-c", GENERIC_CHILD], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "portable"
