@@ -73,13 +73,13 @@ def test_numba_is_a_dependency_where_it_has_wheels_and_fast_is_an_empty_alias() 
 
     (numba,) = (Requirement(r) for r in PROJECT["dependencies"] if Requirement(r).name == "numba")
     assert str(numba.specifier) == ">=0.60" and numba.marker is not None
-    base = {"platform_python_implementation": "CPython", "sys_platform": "linux"}
+    base = {"platform_python_implementation": "CPython", "sys_platform": "linux", "python_version": "3.15"}
     base["platform_machine"] = "x86_64"
     wheels = [{}, {"platform_machine": "aarch64"}, {"sys_platform": "win32", "platform_machine": "AMD64"},
               {"sys_platform": "darwin", "platform_machine": "arm64"}]
     no_wheels = [{"platform_python_implementation": "PyPy"}, {"sys_platform": "darwin"},
                  {"platform_machine": "ppc64le"}, {"sys_platform": "win32", "platform_machine": "ARM64"},
-                 {"platform_machine": "i686"}]
+                 {"platform_machine": "i686"}, {"python_version": "3.16"}]
     assert all(numba.marker.evaluate({**base, **env}) for env in wheels)
     assert not any(numba.marker.evaluate({**base, **env}) for env in no_wheels)
     assert PROJECT["optional-dependencies"]["fast"] == []
