@@ -277,16 +277,26 @@ def _dask_hyper(h: Any) -> Any:
     return np.asarray(h.compute()) if is_dask(h) else h
 
 
-def _pair(fn: Callable[..., tuple[np.ndarray, np.ndarray]], var: Any, *arrays: Any) -> tuple[Any, Any]:
-    """Two lazy outputs of one per-chunk function (computed once per chunk when both are computed)."""
+def _pair(
+    fn: Callable[..., tuple[np.ndarray, np.ndarray]], var: Any, *arrays: Any, token: str | None = None
+) -> tuple[Any, Any]:
+    """Two lazy outputs of one per-chunk function (computed once per chunk when both are computed).
+
+    One task per chunk computes both (a pair); each output is a second,
+    trivial layer picking its half. `token` names the graph (else dask hashes
+    the arguments, `fn` pickled included).
+    """
     import dask.array as da
 
     meta = np.empty((0,) * var.ndim, var.dtype)
-    both = da.map_blocks(fn, var, *arrays, dtype=var.dtype, meta=meta)
-    return (
-        both.map_blocks(operator.itemgetter(0), dtype=var.dtype, meta=meta),
-        both.map_blocks(operator.itemgetter(1), dtype=var.dtype, meta=meta),
-    )
+
+    def name(part: str) -> dict[str, str]:
+        return {} if token is None else {"name": f"proximal-adagrad{part}-{token}"}
+
+    both = da.map_blocks(fn, var, *arrays, dtype=var.dtype, meta=meta, **name(""))
+    w_new = both.map_blocks(operator.itemgetter(0), dtype=var.dtype, meta=meta, **name("-var"))
+    a_new = both.map_blocks(operator.itemgetter(1), dtype=var.dtype, meta=meta, **name("-accum"))
+    return w_new, a_new
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,13 +381,10 @@ def _dask_dense(
 ) -> tuple[Any, Any]:
     """The dense kernel on dask arrays (`kw`: the public kernel's keyword arguments).
 
-    One task per chunk computes both results (a pair); each result is a
-    second, trivial layer picking its half. The graph is named from the
-    inputs' names and the step (:meth:`_ChunkStep.token`): naming it from the
-    arguments' contents would pickle and hash the per-chunk function on every call.
+    The graph (:func:`_pair`) is named from the inputs' names and the step
+    (:meth:`_ChunkStep.token`): naming it from the arguments' contents would
+    pickle and hash the per-chunk function on every call.
     """
-    import dask.array as da
-
     prox_step, emulate, inplace, engine = (kw[k] for k in ("prox_step", "emulate", "inplace", "engine"))
     lr, l1, l2 = hyper
     xp_var = array_namespace("var", var)
@@ -393,16 +400,9 @@ def _dask_dense(
     check_engine(engine, numpy_namespace())
     accum, grad = accum.rechunk(var.chunks), grad.rechunk(var.chunks)
     step = _dense_step(kind, var, engine)
-    token = step.token(var.name, accum.name, grad.name)
-    meta = np.empty((0,) * var.ndim, var.dtype)
     # the step is bound to the function: as an argument, dask would search its fields for collections
     fn = functools.partial(_dense_chunk_at if step.tail else _dense_chunk, step)
-    both = da.map_blocks(fn, var, accum, grad, name=f"proximal-adagrad-{token}", meta=meta)
-    w_new, a_new = (
-        both.map_blocks(operator.itemgetter(i), name=f"proximal-adagrad-{part}-{token}", meta=meta)
-        for i, part in enumerate(("var", "accum"))
-    )
-    return w_new, a_new
+    return _pair(fn, var, accum, grad, token=step.token(var.name, accum.name, grad.name))
 
 
 def _dense_step(kind: Kind, var: Any, engine: str) -> _ChunkStep:
