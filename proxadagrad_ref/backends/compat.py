@@ -15,6 +15,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
+    "FLOAT_BITS",
     "FLOAT_NAMES",
     "any_negative",
     "array_namespace",
@@ -143,7 +144,7 @@ def to_numpy(x: Any) -> np.ndarray:
 # proxadagrad_ref.engines.cupy): a float32 subnormal compares as a zero there and converts to one.
 # The three helpers below give NumPy's answers on every library.
 
-_BITS = {  # unsigned view, the sign bit, the bits of -inf, the bits of +inf
+FLOAT_BITS = {  # unsigned view, the sign bit, the bits of -inf, the bits of +inf
     "float16": (np.uint16, 0x8000, 0xFC00, 0x7C00),
     "float32": (np.uint32, 0x8000_0000, 0xFF80_0000, 0x7F80_0000),
     "float64": (np.uint64, 0x8000_0000_0000_0000, 0xFFF0_0000_0000_0000, 0x7FF0_0000_0000_0000),
@@ -152,14 +153,14 @@ _BITS = {  # unsigned view, the sign bit, the bits of -inf, the bits of +inf
 
 def _negative_bits(x: Array, dtype: str) -> Array:
     """``x < 0`` read off the bits: sign bit set, magnitude non-zero and at most infinity (NaN is not)."""
-    view, sign, neg_inf, _ = _BITS[dtype]
+    view, sign, neg_inf, _ = FLOAT_BITS[dtype]
     bits = x.view(view)
     return (bits > view(sign)) & (bits <= view(neg_inf))
 
 
 def _non_negative_bits(x: Array, dtype: str) -> Array:
     """``x >= 0`` read off the bits: +0 up to +inf, or -0 (NaN is not)."""
-    view, sign, _, inf = _BITS[dtype]
+    view, sign, _, inf = FLOAT_BITS[dtype]
     bits = x.view(view)
     return (bits <= view(inf)) | (bits == view(sign))
 
@@ -198,7 +199,7 @@ def any_negative(xp: Namespace, x: Array) -> bool:
                 "a || b", "y = a", "false", "pa_any_negative",
             )
         )
-    view, sign, neg_inf, _ = _BITS[dtype_name(xp, x.dtype)]
+    view, sign, neg_inf, _ = FLOAT_BITS[dtype_name(xp, x.dtype)]
     return bool(_ANY_NEGATIVE[0](x.view(view), view(sign), view(neg_inf)))
 
 
