@@ -15,10 +15,11 @@ bit. The engines evaluate the *same* formula function:
     The formula compiled by numba (:mod:`.numba`), in a serial loop over
     slices run on the same thread pool. No extra memory. float16 (held as its
     bits, widened on the load and rounded once on the store), float32 and
-    float64. numba is a dependency where it has wheels (CPython on x86-64 and
-    64-bit ARM); where it is absent, or installed but fails to import (a NumPy
-    newer than numba supports makes ``import numba`` raise), the NumPy engines
-    run instead, with the same bits, and :func:`engine_info` says why.
+    float64. numba is a dependency where it has wheels (CPython 3.10-3.15 on
+    Linux x86-64 and aarch64, Windows x86-64, macOS arm64); where it is
+    absent, or installed but fails to import (a NumPy newer than numba
+    supports makes ``import numba`` raise), the NumPy engines run instead,
+    with the same bits, and :func:`engine_info` says why.
 ``"cupy"``
     CuPy arrays: the formula as one fused elementwise kernel whose C++ body is
     generated from the formula (:mod:`.cupy`), every float operation inline
@@ -70,6 +71,10 @@ Namespace = Any
 ENGINES = ("auto", "reference", "numpy", "numba", "cupy")
 
 _NUMBA: list[str | None] = []
+
+ALIGN_FROM = 1 << 16
+"""Bytes of a result from which it is allocated at :data:`~proxadagrad_ref.backends.host.ALIGNMENT`
+(``empty_aligned`` costs ~1.6 us more than ``numpy.empty_like``; below 64 KiB a copy by JAX costs less)."""
 
 
 class NumbaImportWarning(RuntimeWarning):
@@ -220,7 +225,9 @@ def evaluate(
         return out
     assert flat is not None
     if out is None:
-        out = (empty_aligned(task.var), empty_aligned(task.accum))  # JAX wraps them without a copy
+        # aligned, JAX wraps large results without a copy; a small one costs more to align than to copy
+        new = empty_aligned if task.var.nbytes >= ALIGN_FROM else np.empty_like
+        out = (new(task.var), new(task.accum))
         flat_out = _flat(out)
         assert flat_out is not None
         flat = (*flat[:3], *flat_out)
@@ -323,7 +330,8 @@ def engine_info(
     """
     profile = get_profile(emulate, "adaptive", numpy_namespace(), np.dtype(dtype))
     version = half = None
-    if numba_available():
+    reason = numba_unavailable()
+    if reason is None:
         from importlib.metadata import version as _version
 
         from .numba import NATIVE_HALF
@@ -332,7 +340,7 @@ def engine_info(
     return {
         "engine": _choose(engine, profile, np.dtype(dtype), fast_ok=True),
         "numba": version,
-        "numba_unavailable": numba_unavailable(),
+        "numba_unavailable": reason,
         "half_conversions": half,
         "chunk": chunked.CHUNK,
         "threads": pool.THREADS,
