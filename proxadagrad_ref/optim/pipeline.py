@@ -43,6 +43,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+try:
+    from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy 2
+except ImportError:  # pragma: no cover - NumPy 1.26
+    from numpy import byte_bounds as _byte_bounds  # type: ignore[attr-defined,no-redef]
+
 from ..backends.compat import array_namespace, device, is_array, is_cupy_namespace, to_numpy
 from ..backends.host import Host, host_of, is_tracer, library_name
 from ..kernels.grads import RowTensor, is_row_tensor
@@ -58,12 +63,12 @@ __all__ = [
     "DecayFactors",
     "Hyper",
     "Layout",
+    "byte_span",
     "detach",
     "effective_grad",
     "host_arrays",
     "host_grad",
     "learning_rates",
-    "memory_owner",
     "plan_step",
     "run_step",
 ]
@@ -188,46 +193,53 @@ def _effective_grad_on_host(grad: object, data: Array, todo: _Stages) -> StepGra
     return StepGrad(xp.asarray(g.values, device=where), indices)
 
 
-def memory_owner(x: object) -> object | None:
-    """The object that owns a NumPy array's memory (the end of its ``base`` chain); None for other arrays."""
-    if not isinstance(x, np.ndarray):
+def byte_span(x: object) -> tuple[int, int] | None:
+    """The addresses ``[low, high)`` a NumPy array's elements lie in; None for other arrays and empty ones.
+
+    Read off the memory itself, not the ``base`` chain: a torch tensor's or a
+    JAX array's NumPy view (:mod:`proxadagrad_ref.backends.host`) has the
+    tensor as its base, so two views of one storage have different bases.
+    """
+    if not isinstance(x, np.ndarray) or x.size == 0:
         return None
-    while isinstance(x.base, np.ndarray):
-        x = x.base
-    return x if x.base is None else x.base
+    low, high = _byte_bounds(x)
+    return int(low), int(high)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the parameters' memory lies, for one step (NumPy arrays only; other libraries are not inspected).
+    """Where the parameters' memory lies, for one step (NumPy arrays, torch and JAX views).
 
     Attributes
     ----------
-    owners : frozenset of int
-        ``id`` of the owner (:func:`memory_owner`) of every parameter array.
+    spans : tuple of (int, int)
+        The parameters' byte spans (:func:`byte_span`), sorted.
     shared : frozenset of int
-        Positions of the parameters whose array may overlap another parameter's.
+        Positions of the parameters whose span overlaps another parameter's
+        (they may share memory: ``numpy.may_share_memory``'s own test).
 
     """
 
-    owners: frozenset[int]
+    spans: tuple[tuple[int, int], ...]
     shared: frozenset[int]
 
     @classmethod
     def of(cls, datas: list[Array]) -> Layout:
-        """The layout of the parameters' arrays (overlaps are looked for among arrays of one owner)."""
-        by_owner: dict[int, list[int]] = {}
+        """The layout of the parameters' arrays: one sweep over their spans sorted by address."""
+        spans = sorted((s, i) for i, s in enumerate(map(byte_span, datas)) if s is not None)
         shared: set[int] = set()
-        for i, data in enumerate(datas):
-            owner = memory_owner(data)
-            if owner is None:
-                continue
-            same = by_owner.setdefault(id(owner), [])
-            for j in same:
-                if np.may_share_memory(datas[j], data):
-                    shared.update((i, j))
-            same.append(i)
-        return cls(frozenset(by_owner), frozenset(shared))
+        open_: list[tuple[int, int]] = []  # (high, position) of the spans that reach the current one
+        for (low, high), i in spans:
+            open_ = [(h, j) for h, j in open_ if h > low]
+            if open_:
+                shared.update((i, *(j for _, j in open_)))
+            open_.append((high, i))
+        return cls(tuple(s for s, _ in spans), frozenset(shared))
+
+    def overlaps(self, x: object) -> bool:
+        """True when array `x` may share memory with a parameter."""
+        span = byte_span(x)
+        return span is not None and any(low < span[1] and span[0] < high for low, high in self.spans)
 
 
 def detach(grad: StepGrad, layout: Layout) -> StepGrad:
@@ -236,8 +248,7 @@ def detach(grad: StepGrad, layout: Layout) -> StepGrad:
     Phase 2 writes the parameters one after the other; a later parameter's
     gradient must still hold the values it had when the step was called.
     """
-    owner = memory_owner(grad.values)
-    if owner is not None and id(owner) in layout.owners:
+    if layout.overlaps(grad.values):
         return grad.replace(grad.values.copy(order="K"))
     return grad
 

@@ -302,6 +302,19 @@ def test_a_bad_second_parameter_leaves_everything_unchanged(fault: str) -> None:
     assert (bytes_of(*tensors), [t._version for t in tensors], opt.global_step) == before
 
 
+def test_parameters_sharing_one_storage_are_refused_and_nothing_changes() -> None:
+    """Two views of one tensor's storage: the adapter updates in place, so it refuses before any write."""
+    base = torch.arange(6.0)
+    first, second = base[:4], base[2:]
+    opt = ProximalAdagrad([first, second], lr=0.1)
+    first.grad, second.grad = torch.ones(4), torch.ones(4)
+    tensors = [base, *(s["accum"] for s in opt.state.values())]
+    before = bytes_of(*tensors), [t._version for t in tensors], opt.global_step
+    with pytest.raises(ValueError, match="shares memory with another parameter"):
+        opt.step()
+    assert (bytes_of(*tensors), [t._version for t in tensors], opt.global_step) == before
+
+
 # --- refusals ---------------------------------------------------------------------------------------------
 
 

@@ -459,6 +459,38 @@ def test_overlapping_parameters_are_updated_from_their_values_before_the_step():
     assert np.array_equal(buf, np.arange(6.0))  # the overlapping views were replaced, not written
 
 
+def _library_array(library: str, values: np.ndarray) -> object:
+    """`values` as an array of `library` sharing its memory (torch: a tensor over the NumPy buffer)."""
+    if library == "numpy":
+        return values
+    torch = pytest.importorskip("torch")
+    return torch.from_numpy(values)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_overlapping_views_of_one_storage_give_the_bits_of_separate_arrays(library: str) -> None:
+    """Overlap is found from the memory, not the ``base`` chain (a torch view's base is its own tensor)."""
+    buf = _library_array(library, np.arange(6.0, dtype=np.float32))
+    p, q = Parameter(buf[:4], name="p"), Parameter(buf[2:], name="q")
+    ones = _library_array(library, np.ones(4, np.float32))
+    ProximalAdagrad([p, q], learning_rate=0.1)((ones, ones))
+    r = Parameter(np.arange(4.0, dtype=np.float32), name="p")
+    s = Parameter(np.arange(2.0, 6.0, dtype=np.float32), name="q")
+    ProximalAdagrad([r, s], learning_rate=0.1)((np.ones(4, np.float32), np.ones(4, np.float32)))
+    assert (to_numpy(p.data).tobytes(), to_numpy(q.data).tobytes()) == (r.data.tobytes(), s.data.tobytes())
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_a_gradient_that_is_an_earlier_parameters_memory_keeps_its_values(library: str) -> None:
+    """Parameter 1's gradient *is* parameter 0's memory: it is read as it was before parameter 0 changed."""
+    x0, x1 = np.array([1.0, 2.0, 3.0], np.float32), np.array([0.5, -0.5, 0.25], np.float32)
+    p0, p1 = (Parameter(_library_array(library, x.copy()), name) for x, name in ((x0, "p0"), (x1, "p1")))
+    ProximalAdagrad([p0, p1], learning_rate=0.1)((_library_array(library, np.ones(3, np.float32)), p0.data))
+    r0, r1 = Parameter(x0.copy(), "p0"), Parameter(x1.copy(), "p1")
+    ProximalAdagrad([r0, r1], learning_rate=0.1)((np.ones(3, np.float32), x0.copy()))
+    assert [to_numpy(p.data).tobytes() for p in (p0, p1)] == [r0.data.tobytes(), r1.data.tobytes()]
+
+
 @pytest.mark.parametrize("emulate", [None, "mindspore"])
 def test_step_allocates_no_parameter_sized_array(emulate):
     """In place: a step's peak allocation is far below one parameter (the kernels' O(chunk) at most)."""
