@@ -37,6 +37,7 @@ import numpy as np
 from ..backends.compat import FLOAT_NAMES
 from ..backends.host import is_tracer
 from ..optim import Parameter, ProximalAdagrad
+from ..optim.lr import once_iterable
 from ..optim.schedules import LearningRateSchedule
 
 if TYPE_CHECKING:
@@ -281,6 +282,7 @@ def _settings(
     prox_step: str,
 ) -> _Settings:
     """The checked settings: the optimizer's own checks, run once on a probe parameter."""
+    learning_rate = once_iterable(learning_rate)
     schedule = None
     if callable(learning_rate) and not isinstance(learning_rate, LearningRateSchedule):
         schedule = learning_rate  # an optax schedule: step -> learning rate

@@ -27,7 +27,7 @@ import torch
 from ..backends.compat import FLOAT_NAMES, numpy_namespace
 from ..numerics.profiles import get_profile
 from ..optim.groups import ParamConfig, parse_params
-from ..optim.lr import resolve_learning_rate
+from ..optim.lr import once_iterable, resolve_learning_rate
 from ..optim.numerics import numerics_for
 from ..optim.parameter import Parameter
 from ..optim.pipeline import Hyper, learning_rates, plan_step, run_step
@@ -156,6 +156,7 @@ class ProximalAdagrad(torch.optim.Optimizer):
         grad_centralization: bool = False,
     ) -> None:
         numerics = _numerics(emulate)
+        lr = once_iterable(lr)
         self._hyper = Hyper(
             l1=check_float("l1", l1),
             l2=check_float("l2", l2),
@@ -191,18 +192,24 @@ class ProximalAdagrad(torch.optim.Optimizer):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         where = f"params[{len(self.param_groups)}]"
         _check_keys(param_group, where, self.defaults)
-        members = param_group["params"]
-        if not isinstance(members, (torch.Tensor, set)):  # torch's own refusals for those
-            param_group["params"] = members = list(members)
-            _check_distinct(members, where)
-        super().add_param_group(param_group)
+        given = dict(param_group)  # torch fills the caller's dict in: a refused group gets it back as it was
+        added = False
         try:
+            members = param_group["params"]
+            if not isinstance(members, (torch.Tensor, set)):  # torch's own refusals for those
+                param_group["params"] = members = list(members)
+                _check_distinct(members, where)
+            super().add_param_group(param_group)
+            added = True
             group = self.param_groups[-1]
             for i, p in enumerate(group["params"]):
                 _check_tensor(p, f"{where}['params'][{i}]", self._hyper)
             self._configs(self.param_groups)
         except Exception:
-            self.param_groups.pop()
+            if added:
+                self.param_groups.pop()
+            param_group.clear()
+            param_group.update(given)
             raise
         for p in group["params"]:
             self.state[p] = {"accum": _new_accum(p, self.defaults["accum"])}
@@ -317,7 +324,7 @@ class ProximalAdagrad(torch.optim.Optimizer):
             where = f"state_dict['param_groups'][{g}]"
             if not isinstance(theirs, dict) or len(theirs.get("params", ())) != len(mine["params"]):
                 raise ValueError(f"{where} must be a group of {len(mine['params'])} parameters")
-            _check_shared(theirs, where, self.defaults)
+            _check_keys(theirs, where, self.defaults)
             merged.append({**theirs, "params": mine["params"]})
         self._configs(merged)
         state = state_dict["state"]
@@ -593,10 +600,12 @@ def _as_torch_grad(grad: Any, like: torch.Tensor) -> torch.Tensor:
     """A dense array as a tensor, ``(indices, values)`` as an uncoalesced sparse_coo tensor (raw order)."""
     if isinstance(grad, tuple):
         indices, values = (np.asarray(x) for x in grad)
+        if indices.dtype not in (np.int32, np.int64):  # the engine's rule: a cast would hide it
+            raise TypeError(f"indices must have dtype int32 or int64, got {indices.dtype}")
         return torch.sparse_coo_tensor(
             torch.from_numpy(indices.astype(np.int64)).reshape(1, -1),
             torch.from_numpy(np.ascontiguousarray(values)),
             size=tuple(like.shape),
-            check_invariants=False,  # the engine checks the indices (range, dtype) itself
+            check_invariants=False,  # the engine checks the indices' range itself
         )
     return torch.from_numpy(np.ascontiguousarray(grad))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,17 @@ from .numerics import PipelineNumerics, to_float32
 from .schedules import LearningRateSchedule
 from .validation import check_rate
 
-__all__ = ["ArrayLr", "FixedLr", "LearningRate", "ScheduleLr", "resolve_learning_rate"]
+__all__ = ["ArrayLr", "FixedLr", "LearningRate", "ScheduleLr", "once_iterable", "resolve_learning_rate"]
+
+
+def once_iterable(value: object) -> object:
+    """A one-pass iterator (a generator, ``iter(...)``) as a list of its items; any other value as it is.
+
+    For callers that resolve a learning rate more than once (the adapters check
+    it when built and the engine resolves it again at every step): an iterator
+    would be empty the second time.
+    """
+    return list(value) if isinstance(value, Iterator) else value
 
 
 @dataclass(frozen=True)

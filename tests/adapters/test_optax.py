@@ -150,7 +150,7 @@ def test_jit_traces_once_for_every_step(jx: Any) -> None:
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("kind", ["optax", "engine"])
+@pytest.mark.parametrize("kind", ["optax", "engine", "iterator"])
 def test_schedules_give_the_optimizers_bits(jx: Any, kind: str, jit: bool) -> None:
     import optax
 
@@ -159,6 +159,9 @@ def test_schedules_give_the_optimizers_bits(jx: Any, kind: str, jit: bool) -> No
     if kind == "optax":
         lr: Any = optax.exponential_decay(0.1, transition_steps=2, decay_rate=0.5)
         reference: Any = np.array([np.asarray(lr(t)) for t in range(STEPS)])  # the values JAX computes
+    elif kind == "iterator":  # read once: checked when built, used at every update
+        rates = [0.1 / (1 + t) for t in range(STEPS)]
+        lr, reference = iter(rates), list(rates)
     else:
         lr = reference = schedules.ExponentialDecayLR(0.1, 0.5, 2)
     tree = _tree("float32")

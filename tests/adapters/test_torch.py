@@ -218,6 +218,20 @@ def test_torch_lr_scheduler_equals_the_engine_given_the_same_rates(
         )
 
 
+def test_an_iterator_of_rates_is_read_once_and_gives_the_engines_bits() -> None:
+    """lr=iter(...) is checked when built and used at every step: it is taken as a list of its items."""
+    rates = [0.3, 0.1, 0.05]
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    opt = ProximalAdagrad([w], lr=iter(rates), l1=0.01)
+    ref = Parameter(np.array([1.0, -2.0, 0.5], np.float32), "w")
+    engine = EngineOptimizer([ref], learning_rate=iter(rates), l1=0.01)
+    for t, g in enumerate(([0.5, -1.0, 2.0], [1.0, 1.0, -0.25], [0.1, 0.2, 0.3])):
+        w.grad = torch.tensor(g)
+        opt.step()
+        engine((np.array(g, np.float32),))
+        assert_same_bits([w.detach()], [ref.data], t)
+
+
 def test_engine_schedule_as_group_lr_matches_the_engine() -> None:
     schedule = ExponentialDecayLR(0.1, 0.8, 2)
     model, opt, engine, engine_params = build(Bag, "mindspore", "adaptive", lr=schedule)
@@ -418,11 +432,15 @@ def test_construction_refusals_name_the_argument(case: str) -> None:
 
 
 def test_refused_add_param_group_adds_nothing() -> None:
+    """Nothing is added, and the caller's dict is as it was (torch fills the defaults into it)."""
     opt = ProximalAdagrad([_param()], lr=0.1)
     groups, state = list(opt.param_groups), dict(opt.state)
+    members = [_param(), _param(torch.bfloat16)]
+    given = {"params": members, "lr": 0.5}
     with pytest.raises(TypeError, match="bfloat16"):
-        opt.add_param_group({"params": [_param(), _param(torch.bfloat16)]})
+        opt.add_param_group(given)
     assert opt.param_groups == groups and dict(opt.state) == state
+    assert given.keys() == {"params", "lr"} and given["params"] is members and given["lr"] == 0.5
 
 
 def _no_step(sd: dict) -> None:
@@ -453,6 +471,14 @@ def _extra_group(sd: dict) -> None:
     sd["param_groups"].append(dict(sd["param_groups"][0]))
 
 
+def _unknown_group_key(sd: dict) -> None:
+    sd["param_groups"][0]["momentum"] = 0.9  # a key add_param_group refuses
+
+
+def _torch_adagrad_keys(sd: dict) -> None:
+    sd["param_groups"][0]["lr_decay"] = 0.0
+
+
 LOADS: dict[str, tuple[Callable[[dict], None], str]] = {
     "no global_step": (_no_step, "global_step"),
     "float64 accumulator for float32": (_accum_float64, "float64"),
@@ -461,6 +487,8 @@ LOADS: dict[str, tuple[Callable[[dict], None], str]] = {
     "negative group lr": (_bad_group_lr, "['lr']"),
     "accumulator missing": (_missing_accum, "['accum']"),
     "one group too many": (_extra_group, "param_groups"),
+    "a group key the optimizer does not know": (_unknown_group_key, "momentum"),
+    "torch Adagrad's group key with a global_step": (_torch_adagrad_keys, "lr_decay"),
 }
 
 
@@ -476,7 +504,7 @@ def test_bad_state_dict_is_refused_and_changes_nothing(case: str) -> None:
     opt.step()
     spoil(sd)
     before = bytes_of(opt.state[p]["accum"]), opt.global_step, [dict(g) for g in opt.param_groups]
-    with pytest.raises((ValueError, TypeError)) as info:
+    with pytest.raises((ValueError, TypeError, KeyError)) as info:  # KeyError: as add_param_group refuses
         opt.load_state_dict(sd)
     assert words in str(info.value), str(info.value)
     assert (bytes_of(opt.state[p]["accum"]), opt.global_step, [dict(g) for g in opt.param_groups]) == before
@@ -498,3 +526,14 @@ def test_committed_optimizer_trajectories_pass_through_the_engine_api() -> None:
     assert report.not_applicable == []  # every trajectory of the suite is expressible
     assert len(report.results) == declared > 0
     assert report.passed, [r.id for r in report.failed()]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8, np.int16])
+def test_engine_api_refuses_indices_the_engine_refuses(dtype: type) -> None:
+    """Float or narrow indices are refused as the engine refuses them, not cast to rows (nothing changes)."""
+    data = np.ones((4, 2), np.float32)
+    opt = EngineAPI([Parameter(data, "table")], learning_rate=0.1)
+    before = data.tobytes()
+    with pytest.raises(TypeError, match=f"indices must have dtype int32 or int64, got {np.dtype(dtype)}"):
+        opt(((np.array([0.7, 1.2]).astype(dtype), np.ones((2, 2), np.float32)),))
+    assert data.tobytes() == before and opt.global_step == 0
