@@ -212,7 +212,7 @@ def _host_step(
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """One optimizer step on NumPy copies: (new parameters, new accumulators, nudged updates)."""
     ws, accs, gs = leaves
-    old = [np.array(w, copy=True) for w in ws]
+    old = [np.asarray(w) for w in ws]  # read only; the optimizer updates its own copies
     params = [Parameter(w.copy(), name) for w, name in zip(old, names, strict=True)]
     opt = settings.optimizer(params, lr)
     state = opt.state_dict()
@@ -221,7 +221,7 @@ def _host_step(
     opt(tuple(np.asarray(g) for g in gs))
     new = [np.asarray(p.data) for p in params]
     updates = [nudged_difference(w, n)[0] for w, n in zip(old, new, strict=True)]
-    return new, [np.array(a, copy=True) for a in opt.accum], updates
+    return new, list(opt.accum), updates  # opt.accum: copies already
 
 
 # --- the transformation ------------------------------------------------------------------------------------
