@@ -31,7 +31,7 @@ from ..optim.lr import once_iterable, resolve_learning_rate
 from ..optim.numerics import numerics_for
 from ..optim.parameter import Parameter
 from ..optim.pipeline import Hyper, learning_rates, plan_step, run_step
-from ..optim.validation import check_bool, check_float, check_loss_scale, check_step
+from ..optim.validation import check_bool, check_float, check_step
 from ..optim.weight_decay import decays_by_name, resolve_weight_decay
 
 __all__ = ["GROUP_KEYS", "SHARED_KEYS", "EngineAPI", "ProximalAdagrad"]
@@ -157,14 +157,7 @@ class ProximalAdagrad(torch.optim.Optimizer):
     ) -> None:
         numerics = _numerics(emulate)
         lr = once_iterable(lr)
-        self._hyper = Hyper(
-            l1=check_float("l1", l1),
-            l2=check_float("l2", l2),
-            loss_scale=check_loss_scale(loss_scale),
-            emulate=emulate,
-            prox_step=prox_step,
-            numerics=numerics,
-        )
+        self._hyper = Hyper.checked(l1, l2, loss_scale, emulate, prox_step, numerics)
         self._step = 0
         defaults = {
             "lr": lr,

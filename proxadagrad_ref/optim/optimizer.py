@@ -17,7 +17,7 @@ from .numerics import numerics_for
 from .parameter import Parameter
 from .pipeline import Hyper, learning_rates, plan_step, run_step
 from .state import check_state, describe, read_state, write_state
-from .validation import check_bool, check_float, check_loss_scale
+from .validation import check_bool, check_float
 
 __all__ = ["ProximalAdagrad"]
 
@@ -167,14 +167,7 @@ class ProximalAdagrad:
         prox_step: str = "adaptive",
     ) -> None:
         numerics = numerics_for(emulate)
-        self._hyper = Hyper(
-            l1=check_float("l1", l1),
-            l2=check_float("l2", l2),
-            loss_scale=check_loss_scale(loss_scale),
-            emulate=emulate,
-            prox_step=prox_step,
-            numerics=numerics,
-        )
+        self._hyper = Hyper.checked(l1, l2, loss_scale, emulate, prox_step, numerics)
         self._accum_init = check_float("accum", accum)
         self._use_locking = check_bool("use_locking", use_locking)
         self._configs: list[ParamConfig] = parse_params(

@@ -57,6 +57,7 @@ from .groups import ParamConfig
 from .loss_scale import scale_grad
 from .numerics import PipelineNumerics
 from .plans import Kernels, Plan, execute, plan_kernel
+from .validation import check_float, check_loss_scale
 from .weight_decay import apply_weight_decay, decay_factor
 
 __all__ = [
@@ -86,6 +87,26 @@ class Hyper:
     emulate: str | None
     prox_step: str
     numerics: PipelineNumerics
+
+    @classmethod
+    def checked(
+        cls,
+        l1: object,
+        l2: object,
+        loss_scale: object,
+        emulate: str | None,
+        prox_step: str,
+        numerics: PipelineNumerics,
+    ) -> Hyper:
+        """The settings after the optimizer's checks of `l1`, `l2` and `loss_scale` (naming them)."""
+        return cls(
+            check_float("l1", l1),
+            check_float("l2", l2),
+            check_loss_scale(loss_scale),
+            emulate,
+            prox_step,
+            numerics,
+        )
 
 
 def _label(i: int, config: ParamConfig) -> str:
