@@ -26,6 +26,7 @@ import torch
 
 from ..backends.compat import FLOAT_NAMES, numpy_namespace
 from ..numerics.profiles import get_profile
+from ..optim.groups import GROUP_KEYS as ENGINE_GROUP_KEYS
 from ..optim.groups import ParamConfig, parse_params
 from ..optim.lr import once_iterable, resolve_learning_rate
 from ..optim.numerics import numerics_for
@@ -36,7 +37,8 @@ from ..optim.weight_decay import decays_by_name, resolve_weight_decay
 
 __all__ = ["GROUP_KEYS", "SHARED_KEYS", "EngineAPI", "ProximalAdagrad"]
 
-GROUP_KEYS = ("lr", "weight_decay", "grad_centralization")  # what a group may set: the engine's group keys
+# what a group may set: the engine's group keys, but its parameters and their order (torch's own)
+GROUP_KEYS = tuple(k for k in ENGINE_GROUP_KEYS if k not in ("params", "order_params"))
 SHARED_KEYS = ("accum", "l1", "l2", "loss_scale", "emulate", "prox_step")  # one value for the optimizer
 _TORCH_KEYS = ("params", "param_names", "initial_lr")  # torch's own: named parameters, schedulers' resume key
 
@@ -155,7 +157,7 @@ class ProximalAdagrad(torch.optim.Optimizer):
         prox_step: str = "adaptive",
         grad_centralization: bool = False,
     ) -> None:
-        numerics = _numerics(emulate)
+        numerics = numerics_for(emulate)
         lr = once_iterable(lr)
         self._hyper = Hyper.checked(l1, l2, loss_scale, emulate, prox_step, numerics)
         self._step = 0
@@ -330,18 +332,6 @@ class ProximalAdagrad(torch.optim.Optimizer):
 
 
 # --- checks -------------------------------------------------------------------------------------------------
-
-
-def _numerics(emulate: object) -> Any:
-    try:
-        return numerics_for(emulate)  # type: ignore[arg-type]
-    except ValueError as exc:
-        if emulate != "tensorflow":
-            raise
-        raise ValueError(
-            f"{exc}; TensorFlow's ApplyProximalAdagrad has no optimizer stages: it is the kernels' "
-            "emulate='tensorflow' (proxadagrad_ref.apply_proximal_adagrad)"
-        ) from None
 
 
 def _check_keys(group: dict[str, Any], where: str, defaults: dict[str, Any]) -> None:

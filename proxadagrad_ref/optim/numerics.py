@@ -95,4 +95,12 @@ def numerics_for(emulate: str | None) -> PipelineNumerics:
     try:
         return _BY_EMULATE[emulate]
     except (KeyError, TypeError):
-        raise ValueError(f"emulate must be None or 'mindspore' for the optimizer, got {emulate!r}") from None
+        hint = (
+            "; TensorFlow's ApplyProximalAdagrad has no optimizer stages: it is the kernels' "
+            "emulate='tensorflow' (proxadagrad_ref.apply_proximal_adagrad)"
+            if emulate == "tensorflow"
+            else ""
+        )
+        raise ValueError(
+            f"emulate must be None or 'mindspore' for the optimizer, got {emulate!r}{hint}"
+        ) from None
