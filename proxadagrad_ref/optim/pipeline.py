@@ -38,6 +38,8 @@ functionally in phase 1 and rebound in phase 2 (see :mod:`.plans`).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -233,15 +235,18 @@ class Layout:
 
     Attributes
     ----------
-    spans : tuple of (int, int)
-        The parameters' byte spans (:func:`byte_span`), sorted.
+    lows : tuple of int
+        The parameters' lowest addresses (:func:`byte_span`), sorted.
+    reach : tuple of int
+        ``reach[k]``: the highest end of the spans ``0..k`` in that order.
     shared : frozenset of int
         Positions of the parameters whose span overlaps another parameter's
         (they may share memory: ``numpy.may_share_memory``'s own test).
 
     """
 
-    spans: tuple[tuple[int, int], ...]
+    lows: tuple[int, ...]
+    reach: tuple[int, ...]
     shared: frozenset[int]
 
     @classmethod
@@ -255,12 +260,16 @@ class Layout:
             if open_:
                 shared.update((i, *(j for _, j in open_)))
             open_.append((high, i))
-        return cls(tuple(s for s, _ in spans), frozenset(shared))
+        reach = itertools.accumulate((high for (_, high), _ in spans), max)
+        return cls(tuple(low for (low, _), _ in spans), tuple(reach), frozenset(shared))
 
     def overlaps(self, x: object) -> bool:
-        """True when array `x` may share memory with a parameter."""
+        """True when array `x` may share memory with a parameter (a binary search: O(log parameters))."""
         span = byte_span(x)
-        return span is not None and any(low < span[1] and span[0] < high for low, high in self.spans)
+        if span is None:
+            return False
+        before = bisect.bisect_left(self.lows, span[1])  # the spans that start below x's end
+        return before > 0 and self.reach[before - 1] > span[0]
 
 
 def detach(grad: StepGrad, layout: Layout) -> StepGrad:

@@ -502,3 +502,26 @@ def test_step_allocates_no_parameter_sized_array(emulate):
     opt(grads)  # compiles and primes outside the measurement
     growth = peak_allocation(lambda: opt(grads))
     assert growth <= 0.10 * params[0].data.nbytes, f"a step allocated {growth / 4 / n:.2f} arrays"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_layout_finds_exactly_the_overlaps_numpy_reports(seed: int) -> None:
+    """Layout (one sorted sweep, a binary search) agrees with ``numpy.may_share_memory`` on random views."""
+    from proxadagrad_ref.optim.pipeline import Layout
+
+    rng = np.random.default_rng(seed)
+    buffers = [np.zeros(64, np.float32), np.zeros(64, np.float32)]
+    views = []
+    for _ in range(int(rng.integers(2, 9))):
+        buf = buffers[int(rng.integers(2))]
+        lo = int(rng.integers(0, 60))
+        views.append(buf[lo : int(rng.integers(lo + 1, 65)) : int(rng.integers(1, 3))])
+    layout = Layout.of(views)
+    pairs = [(i, j) for i in range(len(views)) for j in range(len(views)) if i != j]
+    want = {i for i, j in pairs if np.may_share_memory(views[i], views[j])}
+    assert layout.shared == want
+    for buf in buffers:
+        for lo in range(0, 64, 5):
+            probe = buf[lo : lo + 3]
+            assert layout.overlaps(probe) == any(np.may_share_memory(probe, v) for v in views), (lo, seed)
+    assert not layout.overlaps(np.zeros(3, np.float32)) and not layout.overlaps([1.0])
