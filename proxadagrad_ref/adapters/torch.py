@@ -319,7 +319,9 @@ class ProximalAdagrad(torch.optim.Optimizer):
             where = f"state_dict['param_groups'][{g}]"
             if not isinstance(theirs, dict) or len(theirs.get("params", ())) != len(mine["params"]):
                 raise ValueError(f"{where} must be a group of {len(mine['params'])} parameters")
-            _check_keys(theirs, where, self.defaults)
+            # other keys are kept, as torch keeps them: schedulers add their own (OneCycleLR's max_lr), and
+            # a state dict may be loaded before its scheduler is made again
+            _check_shared(theirs, where, self.defaults)
             merged.append({**theirs, "params": mine["params"]})
         self._configs(merged)
         state = state_dict["state"]
