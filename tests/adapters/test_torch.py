@@ -559,3 +559,13 @@ def test_engine_api_refuses_indices_the_engine_refuses(dtype: type) -> None:
     with pytest.raises(TypeError, match=f"indices must have dtype int32 or int64, got {np.dtype(dtype)}"):
         opt(((np.array([0.7, 1.2]).astype(dtype), np.ones((2, 2), np.float32)),))
     assert data.tobytes() == before and opt.global_step == 0
+
+
+def test_the_modules_doctests() -> None:
+    """The adapter's examples (pytest's --doctest-modules leaves its modules out: they need torch)."""
+    import doctest
+
+    import proxadagrad_ref.adapters.torch as adapter
+
+    result = doctest.testmod(adapter, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result
